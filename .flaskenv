@@ -1,0 +1,1 @@
+FLASK_APP=knowrithm.app:create_app

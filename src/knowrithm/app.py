@@ -1,0 +1,75 @@
+"""Application factory: wires settings, extensions, blueprints and error handlers."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+from flask_migrate import Migrate
+
+from .config import Settings, check_production
+from .infra.db import db
+from .infra.errors import register_error_handlers
+from .infra.http import configure_logging, init_http
+from .infra.redis import init_redis
+from .infra.tasks import init_celery
+
+MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
+migrate = Migrate(directory=MIGRATIONS_DIR, compare_type=True)
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings()
+    check_production(settings)
+    configure_logging(settings.LOG_LEVEL, settings.LOG_JSON)
+
+    app = Flask(__name__)
+    app.config.update(
+        SETTINGS=settings,
+        SECRET_KEY=settings.SECRET_KEY,
+        SQLALCHEMY_DATABASE_URI=_normalise_db_uri(settings.SQLALCHEMY_DATABASE_URI),
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20},
+        # Werkzeug enforces this while reading the body: uploads beyond it stop early with 413.
+        MAX_CONTENT_LENGTH=settings.MAX_FILE_SIZE + 1024 * 1024,
+        MAX_FORM_MEMORY_SIZE=settings.MAX_FILE_SIZE,
+        JSON_SORT_KEYS=False,
+    )
+    app.json.sort_keys = False
+
+    from . import models  # noqa: F401  (registers every table)
+
+    db.init_app(app)
+    migrate.init_app(app, db)
+    init_redis(app)
+    from .worker import BEAT_SCHEDULE, TASK_ROUTES
+
+    init_celery(app, routes=TASK_ROUTES, beat_schedule=BEAT_SCHEDULE)
+    from .domains import task_modules
+
+    for module in task_modules():  # the API sends them, the worker runs them
+        __import__(module)
+    init_http(app)
+    register_error_handlers(app)
+    _register_blueprints(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from .domains import blueprints, init_domains
+
+    init_domains(app)
+
+    from .domains.system.routes import register_docs
+
+    for bp in blueprints():
+        app.register_blueprint(bp, url_prefix="/api/v1")
+    register_docs(app)
+
+
+def _normalise_db_uri(uri: str | None) -> str:
+    if not uri:
+        raise RuntimeError("SQLALCHEMY_DATABASE_URI is not set (use `knowrithm up` for the embedded database)")
+    # Accept the common spellings; we always talk to PostgreSQL through psycopg 3.
+    for prefix in ("postgres://", "postgresql://"):
+        if uri.startswith(prefix):
+            return "postgresql+psycopg://" + uri[len(prefix):]
+    return uri

@@ -1,0 +1,40 @@
+"""Business domains, discovered by convention: a domain's `routes.py` exposes `bp`, its
+`tasks.py` holds Celery tasks, its `seed.py` exposes `seed()` for reference data."""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from pathlib import Path
+
+_HERE = Path(__file__).parent
+
+
+def _domains() -> list[str]:
+    return sorted(m.name for m in pkgutil.iter_modules([str(_HERE)]) if m.ispkg)
+
+
+def _modules(kind: str) -> list[str]:
+    return [f"{__name__}.{d}.{kind}" for d in _domains() if (_HERE / d / f"{kind}.py").exists()]
+
+
+def blueprints():
+    return [importlib.import_module(m).bp for m in _modules("routes")]
+
+
+def task_modules() -> list[str]:
+    return _modules("tasks")
+
+
+def seeders():
+    return [importlib.import_module(m).seed for m in _modules("seed")]
+
+
+def init_domains(app) -> None:
+    """Hooks domains install on the app (principal resolution, API-key request log)."""
+    from knowrithm.infra.auth import set_resolver
+
+    from .analytics import request_log
+    from .auth.principal import resolve
+
+    set_resolver(resolve)
+    request_log.install(app)

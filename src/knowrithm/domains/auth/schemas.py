@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import re
+import uuid
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from knowrithm.infra.db import iso, sid
+
+# Deliberately loose: the address is proven by the verification mail, and email-validator
+# would refuse reserved test domains (`.test`, `.local`) that private installs use.
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]+$")
+USERNAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+
+class Input(BaseModel):
+    """Request bodies of the identity routes: unknown keys tolerated (NUL characters are
+    refused for every route in `infra.api.parse_model`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+def _email(value: str) -> str:
+    value = value.strip().lower()
+    if not EMAIL.match(value):
+        raise ValueError("must be a valid email address")
+    return value
+
+
+class LoginIn(Input):
+    email: str = Field(min_length=3, max_length=255)
+    password: str = Field(min_length=1, max_length=512)
+
+
+class RefreshIn(Input):
+    refresh_token: str | None = None
+
+
+class NewUserIn(Input):
+    """Shared by public registration and admin-created users (CONTRACT §2.1 A2/A9, D-16)."""
+
+    email: str = Field(max_length=255)
+    username: str | None = Field(None, min_length=3, max_length=50)
+    # Length and strength are checked in the service so all password problems come together.
+    password: str = Field(max_length=512)
+    first_name: str | None = Field(None, max_length=100)
+    last_name: str | None = Field(None, max_length=100)
+    company_id: uuid.UUID | None = None
+
+    _check_email = field_validator("email")(_email)
+
+    @field_validator("username")
+    @classmethod
+    def _check_username(cls, value: str | None) -> str | None:
+        if value is not None and not USERNAME.match(value):
+            raise ValueError("may contain only letters, digits, '_', '.' and '-'")
+        return value
+
+
+class RegisterIn(NewUserIn):
+    company_name: str | None = Field(None, max_length=200)
+    accept_terms: bool | None = None
+
+    @field_validator("company_name")
+    @classmethod
+    def _named(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must not be blank")
+        return value.strip() if value else value
+
+
+class CreateUserIn(NewUserIn):
+    role: str = Field("user", pattern="^(user|admin)$")
+
+
+class EmailIn(Input):
+    email: str = Field(max_length=255)
+
+    _check_email = field_validator("email")(_email)
+
+
+class TokenIn(Input):
+    token: str = Field(min_length=1, max_length=4096)
+
+
+class ResetPasswordIn(TokenIn):
+    password: str = Field(max_length=512)
+
+
+class ApiKeyIn(Input):
+    name: str = Field(min_length=1, max_length=100)
+    scopes: list[str] | None = None
+    permissions: dict | None = None
+    expires_in_days: int | None = Field(None, ge=1, le=365)
+    rate_limit_per_hour: int | None = Field(None, ge=1, le=1_000_000)
+    rate_limit_per_day: int | None = Field(None, ge=1, le=10_000_000)
+    company_id: uuid.UUID | None = None
+
+
+def user_out(user) -> dict:
+    return {
+        "id": sid(user.id), "company_id": sid(user.company_id), "username": user.username, "email": user.email,
+        "first_name": user.first_name, "last_name": user.last_name, "role": user.role, "status": user.status,
+        "email_verified": user.email_verified, "two_factor_enabled": user.two_factor_enabled,
+        "last_login": iso(user.last_login), "login_attempts": user.login_attempts,
+        "timezone": user.timezone, "language": user.language, "preferences": user.preferences or {},
+        "created_at": iso(user.created_at), "updated_at": iso(user.updated_at),
+    }
+
+
+def company_brief(company) -> dict | None:
+    """The Company keys of CONTRACT §1.12 that `me`/`validate`/registration return."""
+    if company is None:
+        return None
+    return {
+        "id": sid(company.id), "name": company.name, "email": company.email, "phone": company.phone,
+        "logo": company.logo, "website": company.website, "industry": company.industry,
+        "status": company.status, "is_active": company.is_active, "is_verified": company.is_verified,
+        "created_at": iso(company.created_at), "updated_at": iso(company.updated_at),
+        "deleted_at": iso(company.deleted_at),
+    }

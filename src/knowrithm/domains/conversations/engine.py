@@ -1,0 +1,268 @@
+"""Building one grounded answer: history, retrieval, prompt, models with fallbacks, citations.
+
+Runs in the worker (task `knowrithm.conversations.answer`). The database session is
+committed before the model is called so no connection is held during model time."""
+from __future__ import annotations
+
+import logging
+import math
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from sqlalchemy import select, update
+
+from knowrithm.domains.agents.models import Agent
+from knowrithm.infra.db import db, utcnow
+from knowrithm.infra.errors import ApiError, NotFound
+from knowrithm.integrations.llm.base import ChatMessage, Completion, LLMAdapter, LLMError, Passage
+
+from . import events
+from .models import Conversation, Message
+from .schemas import message_out
+
+log = logging.getLogger(__name__)
+
+RETRIEVAL_LIMIT = 5
+DELTA_FLUSH_SECONDS = 0.1
+NO_SOURCES_REPLY = ("I couldn't find anything about that in the information I have, so I can't answer it "
+                    "reliably. Could you rephrase your question or ask about something else?")
+BASE_PROMPT = ("You are {name}, an assistant for this company's customers. Answer only from the sources you are "
+               "given and cite each fact as [Source N]. If the sources do not answer the question, say you don't "
+               "know; never invent facts, links or numbers.")
+_CITATION = re.compile(r"\[Sources?\s+(\d+(?:\s*(?:,|and|&)\s*(?:Source\s+)?\d+)*)\]", re.IGNORECASE)
+
+
+class AnswerFailed(ApiError):
+    status, code, message = 502, "LLM_ERROR", "The model could not answer"
+
+
+@dataclass
+class Draft:
+    text: str = ""
+    model: str | None = None
+    completion: Completion | None = None
+    errors: list[str] = field(default_factory=list)
+    first_token_ms: float | None = None  # model time to its first text (the benchmark subtracts it)
+    model_ms: float | None = None
+
+
+def approx_tokens(text: str) -> int:
+    return math.ceil(len(text or "") / 4)
+
+
+# --- inputs ------------------------------------------------------------------------------
+
+def history(conv: Conversation, before: Message, budget_tokens: int) -> list[ChatMessage]:
+    """The most recent completed turns before `before`, newest first until the budget is spent."""
+    rows = db.session.execute(
+        select(Message).where(Message.conversation_id == conv.id, Message.id != before.id,
+                              Message.created_at <= before.created_at, Message.status == "completed",
+                              Message.role.in_(("user", "assistant")))
+        .order_by(Message.created_at.desc()).limit(50)).scalars()
+    out: list[ChatMessage] = []
+    for row in rows:
+        cost = approx_tokens(row.content)
+        if cost > budget_tokens:
+            break
+        budget_tokens -= cost
+        out.append(ChatMessage(row.role, row.content))
+    return list(reversed(out))
+
+
+def retrieve(agent: Agent, question: str) -> list[Passage]:
+    try:
+        from knowrithm.domains.search.service import search_chunks
+    except ImportError:  # the knowledge domain is not installed: answer from nothing, i.e. say so
+        return []
+    try:
+        hits = search_chunks(agent_id=agent.id, query=question, limit=RETRIEVAL_LIMIT)
+    except ApiError:
+        raise
+    except Exception:  # noqa: BLE001 - a search outage should not lose the visitor's question
+        log.exception("retrieval failed for agent %s", agent.id)
+        return []
+    return [Passage(number=i + 1, content=h.get("content") or "", document_name=h.get("document_name") or "Document",
+                    url=h.get("source_url") or h.get("url"), score=float(h.get("score") or 0.0),
+                    chunk_id=str(h.get("chunk_id")) if h.get("chunk_id") else None,
+                    document_id=str(h.get("document_id")) if h.get("document_id") else None)
+            for i, h in enumerate(hits) if h.get("content")]
+
+
+def adapters_for(agent: Agent) -> list[tuple[str, LLMAdapter]]:
+    from knowrithm.domains.llm.models import LLMSettings
+    from knowrithm.domains.llm.runtime import chat_adapters
+    from knowrithm.domains.llm.service import default_settings
+
+    settings = db.session.get(LLMSettings, agent.llm_settings_id) if agent.llm_settings_id else None
+    if settings is None or settings.deleted_at is not None or not settings.is_active:
+        settings = default_settings(agent.company_id)
+    return chat_adapters(settings)
+
+
+def prompt(agent: Agent, past: list[ChatMessage], question: str) -> list[ChatMessage]:
+    system = BASE_PROMPT.format(name=agent.name)
+    if agent.system_prompt:
+        system = f"{agent.system_prompt.strip()}\n\n{system}"
+    return [ChatMessage("system", system), *past, ChatMessage("user", question)]
+
+
+# --- model call ------------------------------------------------------------------------------
+
+def generate(adapters, messages, passages, on_delta) -> Draft:
+    """The first model that answers wins; a failing one hands over to the next (fallbacks)."""
+    draft = Draft()
+    for label, adapter in adapters:
+        parts: list[str] = []
+        started = time.perf_counter()
+        try:
+            pending, last_flush = "", 0.0  # the first delta goes out at once; later ones are batched
+            for delta in adapter.stream(messages, passages=passages):
+                if not parts:
+                    draft.first_token_ms = round((time.perf_counter() - started) * 1000, 2)
+                parts.append(delta)
+                pending += delta
+                if time.monotonic() - last_flush >= DELTA_FLUSH_SECONDS:
+                    on_delta(pending, label)
+                    pending, last_flush = "", time.monotonic()
+            if pending:
+                on_delta(pending, label)
+        except LLMError as exc:
+            draft.errors.append(f"{label}: {exc}")
+            log.warning("model %s failed (%s); trying the next one", label, exc.code)
+            continue
+        text = "".join(parts).strip()
+        completion = getattr(adapter, "last_completion", None)
+        if completion is None or completion.text.strip() != text:
+            completion = Completion(text, label, sum(approx_tokens(m.content) for m in messages),
+                                    approx_tokens(text))
+        draft.text, draft.model, draft.completion = text, label, completion
+        draft.model_ms = round((time.perf_counter() - started) * 1000, 2)
+        return draft
+    return draft
+
+
+def citations(text: str, passages: list[Passage]) -> tuple[list[int], list[str]]:
+    cited: set[int] = set()
+    warnings: list[str] = []
+    for match in _CITATION.finditer(text):
+        for number in re.findall(r"\d+", match.group(1)):
+            n = int(number)
+            if 1 <= n <= len(passages):
+                cited.add(n)
+            else:
+                warnings.append(f"Source {n} is cited but was not provided")
+    return sorted(cited), sorted(set(warnings))
+
+
+def source_entries(passages: list[Passage], cited: list[int]) -> tuple[list[dict], list[str]]:
+    sources, labels = [], []
+    for p in passages:
+        sources.append({"source_number": p.number, "document_name": p.document_name, "url": p.url,
+                        "cited": p.number in cited, "document_id": p.document_id, "chunk_id": p.chunk_id,
+                        "score": round(p.score, 4), "excerpt": p.content[:300]})
+        labels.append(f"Source {p.number}: {p.document_name}" + (f" ({p.url})" if p.url else ""))
+    return sources, labels
+
+
+# --- the task body --------------------------------------------------------------------------
+
+def answer(*, conversation_id: str, message_id: str, task_id: str, acknowledged_ms: int) -> dict:
+    started = time.perf_counter()
+    started_wall_ms = time.time() * 1000
+    conv = db.session.execute(select(Conversation).where(Conversation.id == uuid.UUID(conversation_id))
+                              ).scalar_one_or_none()
+    user_msg = db.session.execute(select(Message).where(Message.id == uuid.UUID(message_id))).scalar_one_or_none()
+    if conv is None or user_msg is None:
+        raise NotFound("The conversation or message no longer exists")
+    done = db.session.execute(select(Message).where(Message.reply_to_id == user_msg.id, Message.role == "assistant")
+                              ).scalars().first()
+    if done is not None:  # a redelivered task: the answer already exists
+        return result_body(conv.id, user_msg.id, message_out(done))
+    # Plain values: the ORM objects expire at the commit below and must not be reloaded one by one.
+    conv_id, user_msg_id, company_id, agent_id = conv.id, user_msg.id, conv.company_id, conv.agent_id
+    ids = dict(conversation_id=conv_id, message_id=user_msg_id, task_id=task_id, acknowledged_ms=acknowledged_ms)
+    events.chat_status(status="in_progress", **ids)
+    agent = db.session.get(Agent, agent_id)
+    try:
+        if agent is None:
+            raise AnswerFailed("The agent of this conversation no longer exists", code="AGENT_NOT_FOUND")
+        question = user_msg.content
+        t0 = time.perf_counter()
+        passages = retrieve(agent, question)
+        retrieval_ms = round((time.perf_counter() - t0) * 1000, 2)
+        budget = conv.max_context_length - approx_tokens(question) - sum(approx_tokens(p.content) for p in passages)
+        messages = prompt(agent, history(conv, user_msg, max(0, budget)), question)
+        adapters = adapters_for(agent) if passages else []
+        db.session.commit()  # release the connection during model time
+
+        def on_delta(delta: str, label: str) -> None:
+            events.chat_delta(conversation_id=conv_id, message_id=user_msg_id, task_id=task_id, delta=delta,
+                              model=label)
+
+        if passages:
+            draft = generate(adapters, messages, passages, on_delta)
+            if draft.completion is None:
+                raise AnswerFailed("No model could answer: " + "; ".join(draft.errors or ["no model configured"]))
+            answered = draft.completion.answered
+        else:
+            draft = Draft(text=NO_SOURCES_REPLY, model=None,
+                          completion=Completion(NO_SOURCES_REPLY, "none", 0, approx_tokens(NO_SOURCES_REPLY)))
+            answered = False
+            on_delta(NO_SOURCES_REPLY, "none")
+    except ApiError as exc:
+        db.session.rollback()
+        fail(user_msg_id, str(exc), ids)
+        raise
+    except Exception as exc:  # noqa: BLE001 - any model/adapter crash becomes a failed reply with a reason
+        db.session.rollback()
+        log.exception("answer failed for conversation %s", conv_id)
+        fail(user_msg_id, f"The answer could not be generated: {exc}", ids)
+        raise AnswerFailed(f"The answer could not be generated: {exc}") from exc
+
+    cited, warnings = citations(draft.text, passages) if answered else ([], [])
+    sources, labels = source_entries(passages, cited) if answered else ([], [])
+    elapsed = round(time.perf_counter() - started, 3)
+    # Where the time went, for operators and the benchmark (which subtracts model time).
+    timings = {"queue_ms": round(started_wall_ms - acknowledged_ms, 2), "retrieval_ms": retrieval_ms,
+               "model_first_token_ms": draft.first_token_ms, "model_ms": draft.model_ms}
+    now = utcnow()
+    reply = Message(id=uuid.uuid4(), company_id=company_id, conversation_id=conv_id, agent_id=agent_id,
+                    role="assistant", content=draft.text, content_type="text", status="completed",
+                    model_used=draft.model, processing_time=elapsed, tokens_used=draft.completion.total_tokens,
+                    answered=answered, reply_to_id=user_msg_id, sources=sources, created_at=now, updated_at=now,
+                    context_used={"passages": len(passages), "history_messages": len(messages) - 2},
+                    extra_metadata={"all_sources": labels, "cited_sources": cited, "citation_warnings": warnings,
+                                    "task_id": task_id, "timings": timings})
+    db.session.add(reply)
+    db.session.execute(update(Message).where(Message.id == user_msg_id).values(status="completed"))
+    db.session.execute(update(Conversation).where(Conversation.id == conv_id).values(
+        message_count=Conversation.message_count + 1, last_activity=now,
+        total_tokens=Conversation.total_tokens + reply.tokens_used))
+    db.session.flush()
+    out = message_out(reply)
+    db.session.commit()
+    body = result_body(conv_id, user_msg_id, out)
+    events.chat_response(message=out, **ids)
+    return body
+
+
+def fail(user_message_id, reason: str, ids: dict) -> None:
+    """The user's message is kept (marked failed) and every stream hears why."""
+    msg = db.session.get(Message, user_message_id)
+    if msg is not None:
+        msg.status = "failed"
+        msg.extra_metadata = {**(msg.extra_metadata or {}), "error": reason[:500]}
+        db.session.commit()
+    events.chat_response(error=reason, **ids)
+
+
+def result_body(conversation_id, user_message_id, out: dict) -> dict:
+    meta = out["metadata"]
+    return {"conversation_id": str(conversation_id), "message_id": str(user_message_id),
+            "assistant_message_id": out["id"], "role": "assistant", "content": out["content"],
+            "response": out["content"], "message": out, "model_used": out["model_used"],
+            "processing_time": out["processing_time"], "tokens_used": out["tokens_used"], "answered": out["answered"],
+            "metadata": meta, "sources": out["sources"], "all_sources": meta["all_sources"],
+            "cited_sources": meta["cited_sources"]}

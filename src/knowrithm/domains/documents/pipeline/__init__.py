@@ -1,0 +1,1 @@
+"""Ingestion: fetch -> parse -> chunk -> embed -> index (see `ingest.py`)."""

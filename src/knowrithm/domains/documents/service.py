@@ -1,0 +1,161 @@
+"""Document and chunk lifecycle (J2-J12): lists, soft delete and restore.
+
+A document's chunks are soft-deleted with it, stamped with the document's own
+`deleted_at`, so restoring the document brings back exactly those chunks and not ones
+deleted individually before. Search filters on `deleted_at`, so a deleted chunk leaves
+the results as soon as the transaction commits.
+"""
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, or_, select, update
+
+from knowrithm.domains.agents.models import Agent
+from knowrithm.infra.db import db, utcnow
+from knowrithm.infra.errors import Conflict, NotFound
+from knowrithm.infra.tenancy import get_or_404
+
+from .models import Document, DocumentChunk
+from .schemas import chunk_out, document_out, pagination
+
+
+def _chunk_counts(doc_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    if not doc_ids:
+        return {}
+    stmt = (select(DocumentChunk.document_id, func.count()).where(DocumentChunk.document_id.in_(doc_ids))
+            .group_by(DocumentChunk.document_id))
+    return dict(db.session.execute(stmt).all())
+
+
+def _page(stmt, page: int, per_page: int, *, include_deleted: bool = False) -> tuple[list, dict]:
+    opts = {"include_deleted": include_deleted}
+    total = db.session.execute(select(func.count()).select_from(stmt.order_by(None).subquery())
+                               .execution_options(**opts)).scalar_one()
+    rows = list(db.session.execute(stmt.limit(per_page).offset((page - 1) * per_page)
+                                   .execution_options(**opts)).scalars())
+    return rows, pagination(page, per_page, total)
+
+
+def list_documents(*, page: int, per_page: int, status=None, search=None, document_type=None,
+                   agent_id=None) -> dict:
+    stmt = select(Document).order_by(Document.created_at.desc(), Document.id)
+    if status:
+        stmt = stmt.where(Document.status == status.lower())
+    if document_type:
+        stmt = stmt.where(Document.document_type == document_type.lower())
+    if agent_id:
+        stmt = stmt.where(Document.agent_id == agent_id)
+    if search:
+        like = f"%{search.strip()}%"
+        stmt = stmt.where(or_(Document.original_filename.ilike(like), Document.title.ilike(like),
+                              Document.source_url.ilike(like)))
+    rows, pages = _page(stmt, page, per_page)
+    counts = _chunk_counts([d.id for d in rows])
+    docs = [document_out(d, counts.get(d.id, 0)) for d in rows]
+    return {"document": docs, "documents": docs, "items": docs, "data": docs, "pagination": pages}
+
+
+def list_agent_documents(*, agent_id, page: int, per_page: int, document_type=None, status=None) -> dict:
+    get_or_404(Agent, agent_id, what="Agent")
+    body = list_documents(page=page, per_page=per_page, document_type=document_type, status=status,
+                          agent_id=agent_id)
+    body["agent_id"] = str(agent_id)
+    return body
+
+
+def list_deleted_documents(*, page: int, per_page: int) -> dict:
+    stmt = select(Document).where(Document.deleted_at.is_not(None)).order_by(Document.deleted_at.desc(), Document.id)
+    rows, pages = _page(stmt, page, per_page, include_deleted=True)
+    docs = [document_out(d) for d in rows]
+    return {"deleted_documents": docs, "documents": docs, "items": docs, "pagination": pages}
+
+
+def list_deleted_chunks(*, page: int, per_page: int) -> dict:
+    stmt = (select(DocumentChunk).where(DocumentChunk.deleted_at.is_not(None))
+            .order_by(DocumentChunk.deleted_at.desc(), DocumentChunk.id))
+    rows, pages = _page(stmt, page, per_page, include_deleted=True)
+    chunks = [chunk_out(c) for c in rows]
+    return {"deleted_chunks": chunks, "chunks": chunks, "items": chunks, "pagination": pages}
+
+
+def _delete_chunks_of(doc: Document, when) -> int:
+    result = db.session.execute(
+        update(DocumentChunk).where(DocumentChunk.document_id == doc.id, DocumentChunk.deleted_at.is_(None))
+        .values(deleted_at=when).execution_options(synchronize_session=False))
+    return result.rowcount or 0
+
+
+def delete_document(document_id, *, user_id=None) -> dict:
+    doc = get_or_404(Document, document_id, what="Document")
+    now = utcnow()
+    doc.deleted_at, doc.deleted_by = now, user_id
+    count = _delete_chunks_of(doc, now)
+    db.session.commit()
+    return {"success": True, "message": "Document deleted", "document_id": str(doc.id),
+            "deleted_chunks_count": count}
+
+
+def restore_document(document_id) -> dict:
+    doc = get_or_404(Document, document_id, include_deleted=True, what="Document")
+    if doc.deleted_at is None:
+        raise Conflict("Document is not deleted", code="NOT_DELETED")
+    deleted_at = doc.deleted_at
+    restored = db.session.execute(
+        update(DocumentChunk).where(DocumentChunk.document_id == doc.id, DocumentChunk.deleted_at == deleted_at)
+        .values(deleted_at=None).execution_options(synchronize_session=False)).rowcount or 0
+    doc.deleted_at, doc.deleted_by = None, None
+    db.session.commit()
+    return {"success": True, "message": "Document restored", "document_id": str(doc.id), "filename": doc.filename,
+            "restored_chunks_count": restored}
+
+
+def bulk_delete_documents(document_ids: list[uuid.UUID], *, user_id=None) -> dict:
+    docs = list(db.session.execute(select(Document).where(Document.id.in_(document_ids))).scalars())
+    if not docs:
+        raise NotFound("None of the documents were found")
+    now = utcnow()
+    chunks = 0
+    for doc in docs:
+        doc.deleted_at, doc.deleted_by = now, user_id
+        chunks += _delete_chunks_of(doc, now)
+    db.session.commit()
+    found = {d.id for d in docs}
+    return {"success": True, "message": f"{len(docs)} document(s) deleted", "deleted_documents_count": len(docs),
+            "deleted_chunks_count": chunks, "document_ids": [str(d.id) for d in docs],
+            "not_found": [str(i) for i in document_ids if i not in found]}
+
+
+def delete_chunk(chunk_id) -> dict:
+    chunk = get_or_404(DocumentChunk, chunk_id, what="Chunk")
+    chunk.soft_delete()
+    db.session.commit()
+    return {"success": True, "message": "Chunk deleted", "chunk_id": str(chunk.id), "chunk_index": chunk.chunk_index,
+            "document_id": str(chunk.document_id)}
+
+
+def restore_chunk(chunk_id) -> dict:
+    chunk = get_or_404(DocumentChunk, chunk_id, include_deleted=True, what="Chunk")
+    if chunk.deleted_at is None:
+        raise Conflict("Chunk is not deleted", code="NOT_DELETED")
+    get_or_404(Document, chunk.document_id, what="Document")  # a deleted document keeps its chunks hidden
+    chunk.restore()
+    db.session.commit()
+    return {"success": True, "message": "Chunk restored", "chunk_id": str(chunk.id), "chunk_index": chunk.chunk_index,
+            "document_id": str(chunk.document_id)}
+
+
+def delete_document_chunks(document_id) -> dict:
+    doc = get_or_404(Document, document_id, what="Document")
+    count = _delete_chunks_of(doc, utcnow())
+    db.session.commit()
+    return {"success": True, "message": "Chunks deleted", "document_id": str(doc.id), "deleted_chunks_count": count}
+
+
+def restore_document_chunks(document_id) -> dict:
+    doc = get_or_404(Document, document_id, what="Document")
+    count = db.session.execute(
+        update(DocumentChunk).where(DocumentChunk.document_id == doc.id, DocumentChunk.deleted_at.is_not(None))
+        .values(deleted_at=None).execution_options(synchronize_session=False)).rowcount or 0
+    db.session.commit()
+    return {"success": True, "message": "Chunks restored", "document_id": str(doc.id), "restored_chunks_count": count}

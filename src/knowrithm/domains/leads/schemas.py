@@ -1,0 +1,119 @@
+"""Lead request bodies and the Lead object of CONTRACT §1.12."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+
+from knowrithm.infra.db import iso, sid
+
+STATUSES = ("new", "contacted", "qualified", "converted", "lost")
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    @field_validator("email", mode="before", check_fields=False)
+    @classmethod
+    def _strip_email(cls, value):
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("phone", mode="before", check_fields=False)
+    @classmethod
+    def _empty_phone(cls, value):
+        # The widget sends "" when the visitor leaves the phone empty.
+        return (value.strip() or None) if isinstance(value, str) else value
+
+
+class LeadRegisterIn(_Lenient):
+    agent_id: str = Field(min_length=1)
+    first_name: str = Field(min_length=1, max_length=100)
+    last_name: str = Field(min_length=1, max_length=100)
+    email: EmailStr = Field(max_length=255)
+    phone: str | None = Field(None, max_length=20)
+    source: str | None = Field(None, max_length=100)
+    notes: str | None = Field(None, max_length=5000)
+    consent_data_processing: bool = True
+    consent_marketing: bool = False
+
+
+class LeadCreateIn(_Lenient):
+    first_name: str = Field(min_length=1, max_length=100)
+    last_name: str = Field(min_length=1, max_length=100)
+    email: EmailStr = Field(max_length=255)
+    phone: str | None = Field(None, max_length=50)
+    source: str | None = Field(None, max_length=100)
+    notes: str | None = Field(None, max_length=5000)
+    status: str = "new"
+    agent_id: str | None = None
+    consent_data_processing: bool = True
+    consent_marketing: bool = False
+    company: str | None = Field(None, max_length=200)
+    tags: list[str] | None = None
+    metadata: dict | None = None
+    company_id: str | None = None
+
+    @field_validator("status")
+    @classmethod
+    def _status(cls, value):
+        if value not in STATUSES:
+            raise ValueError(f"must be one of {', '.join(STATUSES)}")
+        return value
+
+
+class LeadUpdateIn(_Lenient):
+    first_name: str | None = Field(None, min_length=1, max_length=100)
+    last_name: str | None = Field(None, min_length=1, max_length=100)
+    email: EmailStr | None = Field(None, max_length=255)
+    phone: str | None = Field(None, max_length=50)
+    source: str | None = Field(None, max_length=100)
+    notes: str | None = Field(None, max_length=5000)
+    status: str | None = None
+    agent_id: str | None = None
+    consent_data_processing: bool | None = None
+    consent_marketing: bool | None = None
+    is_active: bool | None = None
+    company: str | None = Field(None, max_length=200)
+    tags: list[str] | None = None
+    metadata: dict | None = None
+
+    @field_validator("status")
+    @classmethod
+    def _status(cls, value):
+        if value is not None and value not in STATUSES:
+            raise ValueError(f"must be one of {', '.join(STATUSES)}")
+        return value
+
+
+class LeadListQuery(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    page: int = Field(1, ge=1)
+    per_page: int = Field(20, ge=1, le=100)
+    status: str | None = None
+    search: str | None = Field(None, max_length=200)
+    agent_id: str | None = None
+    created_before: datetime | None = None
+    created_after: datetime | None = None
+    company_id: str | None = None
+
+    @field_validator("status")
+    @classmethod
+    def _status(cls, value):
+        if value and value not in STATUSES:
+            raise ValueError(f"must be one of {', '.join(STATUSES)}")
+        return value or None
+
+
+def lead_out(lead, company_name: str | None = None) -> dict:
+    meta = lead.extra_metadata or {}
+    full = " ".join(p for p in (lead.first_name, lead.last_name) if p) or lead.email
+    return {
+        "id": sid(lead.id), "company_id": sid(lead.company_id), "company": meta.get("company") or company_name,
+        "agent_id": sid(lead.agent_id), "first_name": lead.first_name, "last_name": lead.last_name,
+        "full_name": full, "email": lead.email, "phone": lead.phone, "source": lead.source, "notes": lead.notes,
+        "status": lead.status, "consent_data_processing": lead.consent_data_processing,
+        "consent_marketing": lead.consent_marketing, "is_active": lead.is_active,
+        "tags": meta.get("tags", []), "metadata": {k: v for k, v in meta.items() if k not in ("tags", "company")},
+        "last_activity": iso(lead.last_activity), "created_at": iso(lead.created_at),
+        "updated_at": iso(lead.updated_at), "deleted_at": iso(lead.deleted_at),
+    }

@@ -1,0 +1,100 @@
+"""Document search: the retrieval step of chat and `POST /search/document` (K1).
+
+`search_chunks` runs inside the caller's company scope: the agent is loaded through the
+tenancy filter (another company's agent is a 404), and the ranking SQL is bound to that
+agent's company, live chunks only.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from sqlalchemy import select
+from sqlalchemy.orm import load_only
+
+from knowrithm.domains.agents.models import Agent
+from knowrithm.domains.documents.embedding import agent_embedder
+from knowrithm.domains.documents.models import Document, DocumentChunk
+from knowrithm.infra.db import db, iso
+from knowrithm.infra.tenancy import get_or_404
+from knowrithm.integrations.embeddings.base import EmbeddingError
+
+from .ranking import Ranked, rank
+
+log = logging.getLogger(__name__)
+MAX_LIMIT = 50        # per API call (CONTRACT K1)
+MAX_CANDIDATES = 200  # per internal call (chat context building, evaluation at depth 100)
+# How keyword and vector candidates are fused, chosen by nDCG@10 on SciFact train queries
+# (BENCHMARKS.md): a convex combination of min-max normalised scores beat reciprocal-rank
+# fusion at every BM25 setting tried; 0.35-0.4 was the flat optimum of the BM25 weight.
+FUSION = "convex"
+ALPHA = 0.4
+
+
+def _query_vector(agent: Agent, query: str) -> tuple[list[float] | None, str | None]:
+    try:
+        embedder = agent_embedder(agent)
+        return list(embedder.embed_query(query)), embedder.model_key
+    except EmbeddingError:
+        # Keyword search still answers when the embedding provider is down.
+        log.warning("query embedding failed for agent %s; keyword search only", agent.id, exc_info=True)
+        return None, None
+
+
+def _hydrate(ranked: list[Ranked]) -> list[dict]:
+    if not ranked:
+        return []
+    ids = [r.chunk_id for r in ranked]
+    # Never load the vectors or tsvectors back: parsing them dominated search time.
+    rows = db.session.execute(
+        select(DocumentChunk, Document).join(Document, Document.id == DocumentChunk.document_id)
+        .where(DocumentChunk.id.in_(ids))
+        .options(load_only(DocumentChunk.id, DocumentChunk.document_id, DocumentChunk.chunk_index,
+                           DocumentChunk.content, DocumentChunk.page_number, DocumentChunk.heading_path,
+                           DocumentChunk.word_count, DocumentChunk.embedding_model, DocumentChunk.created_at,
+                           DocumentChunk.extra_metadata),
+                 load_only(Document.id, Document.title, Document.original_filename, Document.source_url,
+                           Document.document_type, Document.extra_metadata))).all()
+    by_id = {chunk.id: (chunk, doc) for chunk, doc in rows}
+    results = []
+    for r in ranked:
+        if r.chunk_id not in by_id:
+            continue  # deleted between ranking and loading
+        chunk, doc = by_id[r.chunk_id]
+        results.append({
+            "id": str(chunk.id), "chunk_id": str(chunk.id), "document_id": str(doc.id),
+            "document_name": doc.title or doc.original_filename, "chunk_index": chunk.chunk_index,
+            "content": chunk.content, "text": chunk.content, "score": round(r.score, 6),
+            "source_url": doc.source_url, "page_number": chunk.page_number, "heading_path": chunk.heading_path,
+            "word_count": chunk.word_count, "embedding_model": chunk.embedding_model,
+            "created_at": iso(chunk.created_at),
+            "metadata": {**(chunk.extra_metadata or {}), "document_type": doc.document_type,
+                         "document_metadata": doc.extra_metadata or {}, "bm25_score": r.bm25,
+                         "vector_similarity": r.cosine, "keyword_rank": r.keyword_rank,
+                         "vector_rank": r.vector_rank},
+        })
+    return results
+
+
+def search_chunks(*, agent_id, query: str, limit: int = 10, document_ids=None, mode: str = "hybrid") -> list[dict]:
+    agent = get_or_404(Agent, agent_id, what="Agent")
+    query = (query or "").strip()
+    if not query:
+        return []
+    limit = max(1, min(int(limit), MAX_CANDIDATES))
+    vector, model_key = (None, None) if mode == "keyword" else _query_vector(agent, query)
+    ranked = rank(company_id=agent.company_id, agent_id=agent.id, query=query, limit=limit, query_vector=vector,
+                  model_key=model_key, document_ids=document_ids, mode=mode, fusion=FUSION, alpha=ALPHA)
+    return _hydrate(ranked)
+
+
+def search_documents(*, agent_id, query: str, limit: int = 10, document_ids=None, include_content: bool = True) -> dict:
+    started = time.perf_counter()
+    results = search_chunks(agent_id=agent_id, query=query, limit=min(limit, MAX_LIMIT), document_ids=document_ids)
+    if not include_content:
+        for item in results:
+            item.pop("content"), item.pop("text")
+    elapsed = time.perf_counter() - started
+    return {"success": True, "query": query, "agent_id": str(agent_id), "results": results,
+            "total_results": len(results), "search_type": "hybrid", "execution_time": round(elapsed, 4),
+            "execution_time_ms": round(elapsed * 1000, 2)}

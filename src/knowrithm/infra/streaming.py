@@ -1,0 +1,294 @@
+"""Server-Sent Events over Redis pub/sub (CONTRACT §1.8).
+
+Workers `publish()` an event for a topic (a conversation id). Every API process runs one
+`Hub` thread with a single pattern subscription and fans events out to the streams it
+serves, so any process can serve any stream and an idle stream costs a queue, not a Redis
+connection. Each topic also keeps its recent events in a capped Redis stream: a client
+that connects just after the chat acknowledgement still gets an answer that was ready
+first (`replay`).
+
+Framing follows both SDK parsers: LF line endings only, one `data:` line of ASCII JSON
+(Python's `splitlines()` also splits on U+2028), and a blank line after each event.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Iterable, Iterator
+
+import redis
+
+log = logging.getLogger(__name__)
+
+CHANNEL_PREFIX = "knowrithm:events:"
+LOG_PREFIX = "knowrithm:events-log:"
+SLOTS_PREFIX = "knowrithm:sse-slots:"
+LOG_MAXLEN = 200
+LOG_TTL_SECONDS = 3600
+ACK_REPLAY_MS = 60_000
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
+SSE_MIMETYPE = "text/event-stream; charset=utf-8"
+
+
+def encode(event: str, data, event_id: str | None = None, retry_ms: int | None = None) -> str:
+    """One SSE block: `id:`, `event:`, a single ASCII `data:` line, then a blank line."""
+    payload = json.dumps(data, ensure_ascii=True, separators=(",", ":"), default=str)
+    lines = []
+    if event_id:
+        lines.append(f"id: {event_id}")
+    if retry_ms:
+        lines.append(f"retry: {int(retry_ms)}")
+    lines.append(f"event: {event}")
+    lines.append(f"data: {payload}")
+    return "\n".join(lines) + "\n\n"
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def _id_key(event_id: str | None) -> tuple[int, int]:
+    try:
+        ms, _, seq = (event_id or "").partition("-")
+        return int(ms), int(seq or 0)
+    except ValueError:
+        return 0, 0
+
+
+# --- publishing --------------------------------------------------------------------------
+
+def publish(client: redis.Redis, topic: str, event: str, data: dict, *, key: str | None = None,
+            acknowledged_ms: int | None = None, replayable: bool = True) -> str | None:
+    """Send `event` to every stream of `topic`; replayable events are also logged for late joiners.
+
+    `key` groups the events of one exchange (the user message id) and `acknowledged_ms` is when
+    that exchange was acknowledged; replay uses both."""
+    event_id = None
+    body = json.dumps(data, ensure_ascii=True, separators=(",", ":"), default=str)
+    try:
+        if replayable:
+            log_key = LOG_PREFIX + topic
+            pipe = client.pipeline(transaction=False)
+            pipe.xadd(log_key, {"event": event, "data": body, "key": key or "",
+                                "ack": str(acknowledged_ms or int(time.time() * 1000))},
+                      maxlen=LOG_MAXLEN, approximate=True)
+            pipe.expire(log_key, LOG_TTL_SECONDS)
+            event_id = pipe.execute()[0]
+        client.publish(CHANNEL_PREFIX + topic, json.dumps({"id": event_id, "event": event, "data": body}))
+    except redis.RedisError:
+        # The answer is already saved; a stream that misses it still finds it by polling.
+        log.warning("could not publish %s for %s", event, topic, exc_info=True)
+    return event_id
+
+
+def replay(client: redis.Redis, topic: str, last_event_id: str | None) -> list[tuple[str, str, str]]:
+    """Logged events a (re)connecting client should get first, as (id, event, json data).
+
+    With `Last-Event-ID`: everything after it. Without: the events of the most recent exchange
+    acknowledged in the last minute only, so a client that stops at the first `chat_response`
+    is not handed the answer to an earlier question."""
+    log_key = LOG_PREFIX + topic
+    try:
+        if last_event_id:
+            entries = client.xrange(log_key, min=last_event_id, max="+")
+            return [(eid, f["event"], f["data"]) for eid, f in entries if eid != last_event_id]
+        now_ms = int(time.time() * 1000)
+        entries = client.xrange(log_key, min=str(now_ms - ACK_REPLAY_MS), max="+")
+    except redis.RedisError:
+        log.warning("could not replay events for %s", topic, exc_info=True)
+        return []
+    recent = [(eid, f) for eid, f in entries if f.get("key") and int(f.get("ack") or 0) >= now_ms - ACK_REPLAY_MS]
+    if not recent:
+        return []
+    newest = max(recent, key=lambda item: int(item[1]["ack"]))[1]["key"]
+    return [(eid, f["event"], f["data"]) for eid, f in recent if f["key"] == newest]
+
+
+# --- one subscriber per process ------------------------------------------------------------
+
+class Hub:
+    """A daemon thread holding one pattern subscription; streams register a queue per topic."""
+
+    SLOT_REFRESH_SECONDS = 10.0
+
+    def __init__(self, url: str):
+        self.url = url
+        self._subs: dict[str, set[queue.Queue]] = {}
+        self._slots: dict[str, set[str]] = {}  # company_id -> stream slots held by this process
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.ready = threading.Event()
+
+    def subscribe(self, topic: str) -> queue.Queue:
+        q: queue.Queue = queue.Queue(maxsize=1000)
+        with self._lock:
+            self._subs.setdefault(topic, set()).add(q)
+            if self._thread is None or not self._thread.is_alive():
+                self.ready.clear()
+                self._thread = threading.Thread(target=self._run, name="knowrithm-sse-hub", daemon=True)
+                self._thread.start()
+        # Events published before the subscription is live would be lost; replay covers the gap.
+        self.ready.wait(timeout=2)
+        return q
+
+    def unsubscribe(self, topic: str, q: queue.Queue) -> None:
+        with self._lock:
+            subs = self._subs.get(topic)
+            if subs is not None:
+                subs.discard(q)
+                if not subs:
+                    del self._subs[topic]
+
+    def hold_slot(self, company_id: str, slot: str) -> None:
+        with self._lock:
+            self._slots.setdefault(company_id, set()).add(slot)
+
+    def drop_slot(self, company_id: str, slot: str) -> None:
+        with self._lock:
+            held = self._slots.get(company_id)
+            if held is not None:
+                held.discard(slot)
+                if not held:
+                    del self._slots[company_id]
+
+    def _refresh_slots(self, client: redis.Redis) -> None:
+        """One pipeline per interval keeps every local stream's slot fresh (heartbeats stay off Redis)."""
+        with self._lock:
+            held = {c: list(s) for c, s in self._slots.items()}
+        if not held:
+            return
+        now = time.time()
+        pipe = client.pipeline(transaction=False)
+        for company_id, slots in held.items():
+            pipe.zadd(SLOTS_PREFIX + company_id, {slot: now for slot in slots}, xx=True)
+        pipe.execute()
+
+    def open_streams(self) -> int:
+        with self._lock:
+            return sum(len(s) for s in self._subs.values())
+
+    def _run(self) -> None:
+        while True:
+            try:
+                client = redis.Redis.from_url(self.url, decode_responses=True, socket_connect_timeout=2,
+                                              health_check_interval=30)
+                pubsub = client.pubsub(ignore_subscribe_messages=True)
+                pubsub.psubscribe(CHANNEL_PREFIX + "*")
+                next_refresh = time.monotonic() + self.SLOT_REFRESH_SECONDS
+                while True:
+                    message = pubsub.get_message(timeout=1.0)
+                    if time.monotonic() >= next_refresh:
+                        self._refresh_slots(client)
+                        next_refresh = time.monotonic() + self.SLOT_REFRESH_SECONDS
+                    if not self.ready.is_set() and pubsub.subscribed:
+                        self.ready.set()
+                    if message and message.get("type") == "pmessage":
+                        self._dispatch(message["channel"][len(CHANNEL_PREFIX):], message["data"])
+            except Exception:  # noqa: BLE001 - reconnect on any broker trouble; streams keep heartbeating
+                log.warning("SSE hub lost its Redis subscription; reconnecting", exc_info=True)
+                self.ready.clear()
+                time.sleep(1)
+
+    def _dispatch(self, topic: str, raw: str) -> None:
+        with self._lock:
+            targets = list(self._subs.get(topic, ()))
+        if not targets:
+            return
+        try:
+            item = json.loads(raw)
+        except ValueError:
+            return
+        for q in targets:
+            try:
+                q.put_nowait(item)
+            except queue.Full:  # a stalled client must not hold the hub back
+                pass
+
+
+_hubs: dict[str, Hub] = {}
+_hubs_lock = threading.Lock()
+
+
+def hub_for(url: str) -> Hub:
+    with _hubs_lock:
+        if url not in _hubs:
+            _hubs[url] = Hub(url)
+        return _hubs[url]
+
+
+# --- per-company stream slots --------------------------------------------------------------
+
+def acquire_slot(client: redis.Redis, company_id: str, cap: int, stale_after: float) -> str | None:
+    """Reserve one of the company's `cap` concurrent streams; None when all are taken.
+
+    The process's hub refreshes its slots every few seconds, so a process that died without
+    releasing its slots frees them after `stale_after` seconds."""
+    key = SLOTS_PREFIX + company_id
+    slot = uuid.uuid4().hex
+    now = time.time()
+    pipe = client.pipeline()
+    pipe.zremrangebyscore(key, 0, now - stale_after)
+    pipe.zadd(key, {slot: now})
+    pipe.zcard(key)
+    pipe.expire(key, int(stale_after) + 60)
+    count = pipe.execute()[2]
+    if count > cap:
+        client.zrem(key, slot)
+        return None
+    return slot
+
+
+def release_slot(client: redis.Redis, company_id: str, slot: str) -> None:
+    try:
+        client.zrem(SLOTS_PREFIX + company_id, slot)
+    except redis.RedisError:
+        pass
+
+
+# --- the stream itself ----------------------------------------------------------------------
+
+def event_stream(*, hub: Hub, client: redis.Redis, topic: str, company_id: str, slot: str,
+                 last_event_id: str | None, heartbeat_seconds: float,
+                 hello: dict | None = None) -> Iterator[str]:
+    """The SSE body: a first event at once, replayed events, then live events and heartbeats.
+
+    Holds no database session: everything it needs was loaded before the response started."""
+    q = hub.subscribe(topic)
+    hub.hold_slot(company_id, slot)
+    try:
+        yield encode("heartbeat", {"timestamp": now_iso(), "status": "connected", **(hello or {})},
+                     retry_ms=3000)
+        last = (0, 0)
+        for event_id, event, data in replay(client, topic, last_event_id):
+            last = max(last, _id_key(event_id))
+            yield _raw(event_id, event, data)
+        while True:
+            try:
+                item = q.get(timeout=heartbeat_seconds)
+            except queue.Empty:
+                yield encode("heartbeat", {"timestamp": now_iso()})
+                continue
+            event_id = item.get("id")
+            if event_id and _id_key(event_id) <= last:
+                continue  # already sent by the replay
+            yield _raw(event_id, item["event"], item["data"])
+    finally:
+        hub.unsubscribe(topic, q)
+        hub.drop_slot(company_id, slot)
+        release_slot(client, company_id, slot)
+
+
+def _raw(event_id: str | None, event: str, data_json: str) -> str:
+    # Published payloads are already single-line ASCII JSON.
+    head = f"id: {event_id}\n" if event_id else ""
+    return f"{head}event: {event}\ndata: {data_json}\n\n"
+
+
+def iter_chunks(blocks: Iterable[str]) -> Iterator[bytes]:
+    for block in blocks:
+        yield block.encode("ascii")

@@ -1,0 +1,3 @@
+from .base import OcrEngine, OcrError, get_ocr
+
+__all__ = ["OcrEngine", "OcrError", "get_ocr"]

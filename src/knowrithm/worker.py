@@ -1,0 +1,45 @@
+"""Celery entry point (`celery -A knowrithm.worker ...`) and the one routing and beat table."""
+from __future__ import annotations
+
+from celery.schedules import crontab  # noqa: F401  (used by schedules as they are added)
+
+# Task name prefix -> queue. Chat answers are latency-critical; ingestion is slow.
+TASK_ROUTES = {
+    "knowrithm.conversations.*": {"queue": "critical"},
+    "knowrithm.auth.*": {"queue": "critical"},
+    "knowrithm.documents.*": {"queue": "slow"},
+    "knowrithm.websites.*": {"queue": "slow"},
+    "knowrithm.databases.*": {"queue": "slow"},
+    "knowrithm.maintenance.*": {"queue": "low"},
+    "knowrithm.dead_letter": {"queue": "dead_letter"},
+    "knowrithm.*": {"queue": "default"},
+}
+
+BEAT_SCHEDULE = {
+    "prune-task-records": {"task": "knowrithm.maintenance.prune_task_records", "schedule": 3600.0},
+    "flush-api-request-logs": {"task": "knowrithm.maintenance.flush_api_request_logs", "schedule": 60.0},
+    "reap-stuck-documents": {"task": "knowrithm.documents.reap_stuck_documents", "schedule": 600.0},
+    "schedule-website-crawls": {"task": "knowrithm.maintenance.schedule_website_crawls", "schedule": 300.0},
+}
+
+WORKER_QUEUES = "critical,default,low,slow"
+
+
+def __getattr__(name: str):
+    # Built lazily so that importing the routing table does not build an app.
+    if name in ("celery", "app"):
+        from .app import create_app
+
+        flask_app = create_app()
+        celery = flask_app.extensions["celery"]
+        _import_tasks()
+        globals()["celery"] = globals()["app"] = celery
+        return celery
+    raise AttributeError(name)
+
+
+def _import_tasks() -> None:
+    from .domains import task_modules
+
+    for module in task_modules():
+        __import__(module)

@@ -1,0 +1,1 @@
+from tests.documents.conftest import agent_a, agent_factory  # noqa: F401  (shared fixtures)
