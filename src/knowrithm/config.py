@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     # Documents still processing after this long are failed by the reaper (above the broker's
     # one-hour visibility timeout, so a redelivered task gets its chance first).
     DOCUMENT_STUCK_MINUTES: int = 90
+    # Agents with at least this many live chunks get their own HNSW index (below it an exact
+    # scan is both right and fast); `VECTOR_EF_SEARCH` bounds the rows one index scan returns.
+    VECTOR_INDEX_MIN_CHUNKS: int = 20_000
+    VECTOR_INDEX_BUILD_MEMORY: str = "512MB"
+    VECTOR_EF_SEARCH: int = 200
     # Fetching URLs (document uploads, crawls) refuses private/loopback/link-local hosts unless
     # this is set: tests and on-premise installs whose knowledge lives on an internal network.
     ALLOW_PRIVATE_URLS: bool = False

@@ -20,6 +20,7 @@ BEAT_SCHEDULE = {
     "flush-api-request-logs": {"task": "knowrithm.maintenance.flush_api_request_logs", "schedule": 60.0},
     "reap-stuck-documents": {"task": "knowrithm.documents.reap_stuck_documents", "schedule": 600.0},
     "schedule-website-crawls": {"task": "knowrithm.maintenance.schedule_website_crawls", "schedule": 300.0},
+    "vector-indexes": {"task": "knowrithm.maintenance.vector_indexes", "schedule": 600.0},
 }
 
 WORKER_QUEUES = "critical,default,low,slow"

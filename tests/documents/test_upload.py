@@ -11,7 +11,7 @@ needs_tesseract = pytest.mark.skipif(shutil.which("tesseract") is None, reason="
 
 
 def _chunks(app, document_id):
-    from sqlalchemy import select
+    from sqlalchemy import select, text
 
     from knowrithm.domains.documents.models import DocumentChunk
     from knowrithm.infra.db import db
@@ -19,7 +19,10 @@ def _chunks(app, document_id):
     with app.app_context():
         rows = db.session.execute(select(DocumentChunk).where(DocumentChunk.document_id == document_id)
                                   .order_by(DocumentChunk.chunk_index)).scalars().all()
-        out = [(c.chunk_index, c.content, c.page_number, c.heading_path, c.embedding_dim, c.lexeme_count)
+        # BM25 length of each chunk, from its postings (kept by the chunk triggers).
+        lengths = dict(db.session.execute(text("SELECT chunk_id, max(dl) FROM chunk_terms WHERE document_id = :d "
+                                               "GROUP BY chunk_id"), {"d": document_id}).all())
+        out = [(c.chunk_index, c.content, c.page_number, c.heading_path, c.embedding_dim, lengths.get(c.id, 0))
                for c in rows]
         db.session.remove()
         return out

@@ -19,6 +19,9 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 
+EMBEDDED_PG_SETTINGS = {"shared_buffers": "512MB"}
+
+
 @dataclass
 class EmbeddedPostgres:
     data_dir: Path
@@ -32,6 +35,7 @@ class EmbeddedPostgres:
         # cleanup_mode=None: pgserver's own atexit stop is skipped when a stale pid sits in its
         # handle list (a killed run); stop() below stops the server explicitly instead.
         self.server = pgserver.get_server(str(self.data_dir), cleanup_mode=None)
+        self._tune()
         exists = self.server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
         if "1 row" not in exists:
             self.server.psql(f'CREATE DATABASE "{database}";')
@@ -39,6 +43,22 @@ class EmbeddedPostgres:
         # The socket lives in the data dir unless that path is too long for a Unix socket.
         socket_dir = self.server.get_postmaster_info().socket_dir or self.data_dir
         return f"postgresql+psycopg://postgres:@/{database}?host={socket_dir}"
+
+    def _tune(self) -> None:
+        """Server settings for the embedded default, applied once (a restart on the first start).
+        The default 128 MB of shared buffers cannot hold a large agent's HNSW index and BM25
+        postings together (~200 + ~100 MB per 100,000 chunks), and searches then copy pages
+        from the OS cache on every query."""
+        from pgserver._commands import pg_ctl
+        from pgserver.postgres_server import PostmasterInfo
+
+        wanted = {name: value for name, value in EMBEDDED_PG_SETTINGS.items()
+                  if self.server.psql(f"SHOW {name};").split("\n")[2].strip() != value}
+        if not wanted:
+            return
+        self.server.psql("".join(f"ALTER SYSTEM SET {name} = '{value}';" for name, value in wanted.items()))
+        pg_ctl(["-w", "-m", "fast", "restart"], pgdata=self.server.pgdata, user=self.server.system_user, timeout=60)
+        self.server._postmaster_info = PostmasterInfo.read_from_pgdata(self.server.pgdata)
 
     def _start_guard(self) -> None:
         """pg_ctl daemonises PostgreSQL, so it cannot be tied to us like our other children; a tiny

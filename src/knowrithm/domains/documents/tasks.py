@@ -28,7 +28,19 @@ REEMBED_PAGE = 256
              soft_time_limit=1800, time_limit=1900)
 def process_document(self, document_id: str, company_id: str | None = None) -> dict:
     """Parse, chunk, embed and index one document. Safe to run again: chunks are replaced."""
-    return ingest_document(document_id, task_id=self.request.id, on_progress=self.report_progress)
+    result = ingest_document(document_id, task_id=self.request.id, on_progress=self.report_progress)
+    _index_if_large(result.get("agent_id"), company_id)
+    return result
+
+
+def _index_if_large(agent_id: str | None, company_id: str | None) -> None:
+    """The document that takes an agent past the size threshold starts its HNSW build."""
+    from knowrithm.domains.search import tasks as search_tasks
+    from knowrithm.domains.search.vector_index import needs_index
+    from knowrithm.infra.tasks import enqueue
+
+    if agent_id and needs_index(agent_id):
+        enqueue(search_tasks.build_vector_index, company_id=company_id, agent_id=agent_id)
 
 
 @shared_task(bind=True, name="knowrithm.documents.reembed_agent", acks_late=True, soft_time_limit=3600,

@@ -6,12 +6,15 @@ normalised scores over the pooled candidates (the default, see `search.service.F
 Why it is built this way (measured, see shared/retrieval-notes.md):
 - PostgreSQL's `ts_rank` scores far below BM25 (nDCG@10 0.617 vs 0.697 on SciFact), so
   BM25 is computed here: Lucene idf `ln(1 + (N - df + 0.5) / (df + 0.5))`, k1 0.9, b 0.4,
-  document length = lexeme occurrences (`lexeme_count`), N and avgdl per agent, and df
-  counted exactly from the candidate rows (every agent chunk matching any query lexeme).
+  document length = lexeme occurrences, N and avgdl per agent (`agent_search_stats`), and
+  df counted exactly from the query lexemes' postings (`chunk_terms`, kept by triggers).
+  Reading postings instead of unnesting every matching chunk's tsvector is what keeps
+  keyword ranking fast in a large agent.
 - The keyword query is an OR of the query's lexemes: `plainto_tsquery` ANDs them and
   loses most relevant rows.
-- Vectors are searched exactly within the agent and its embedding model. A global HNSW
-  index under an agent filter returns only a few rows (no iterative scans in pgvector 0.6).
+- Vectors are searched exactly within the agent and its embedding model, or, once the agent
+  is large, through its own partial HNSW index (`vector_index`). A global HNSW index under
+  an agent filter returns only a few rows (no iterative scans in pgvector 0.6).
 - Everything derived from the query sits in MATERIALIZED CTEs: with prepared statements
   a generic plan otherwise recomputes it per row (56 ms -> 658 ms measured).
 """
@@ -20,9 +23,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from flask import current_app
 from sqlalchemy import text
 
 from knowrithm.infra.db import db
+
+from .vector_index import VectorIndex, predicate, usable_index
 
 K1, B = 0.9, 0.4
 RRF_K = 60
@@ -44,36 +50,33 @@ _SCOPE = ("c.company_id = :company AND c.agent_id = :agent AND c.deleted_at IS N
 
 _KEYWORD = """
 q AS MATERIALIZED (
-  SELECT coalesce(array_agg(u.lexeme), ARRAY[]::text[]) AS terms
+  SELECT coalesce(array_agg(DISTINCT u.lexeme), ARRAY[]::text[]) AS terms
   FROM unnest(to_tsvector('english'::regconfig, :query)) u
 ),
-tsq AS MATERIALIZED (
-  SELECT CASE WHEN cardinality(q.terms) = 0 THEN NULL::tsquery
-         ELSE array_to_string(ARRAY(SELECT quote_literal(t) FROM unnest(q.terms) t), ' | ')::tsquery END AS tsq
-  FROM q
-),
+-- BM25's length normalisation folded into three per-query constants, so each posting costs
+-- one multiply-add and a division: tf * c1 / (tf + c2 + c3 * dl).
 stats AS MATERIALIZED (
-  SELECT count(*)::float8 AS n, greatest(coalesce(avg(c.lexeme_count), 1), 1)::float8 AS avgdl
-  FROM document_chunks c WHERE c.company_id = :company AND c.agent_id = :agent AND c.deleted_at IS NULL
+  SELECT s.agent_id, greatest(s.chunk_count, 1)::float8 AS n, (:k1 + 1)::float8 AS c1,
+         (:k1 * (1 - :b))::float8 AS c2,
+         (:k1 * :b / greatest(s.total_length::float8 / greatest(s.chunk_count, 1), 1))::float8 AS c3
+  FROM agent_search_stats s WHERE s.agent_id = :agent AND s.company_id = :company
 ),
-cand AS MATERIALIZED (
-  SELECT c.id, c.lexeme_count, c.search_vector FROM document_chunks c, tsq
-  WHERE {scope} AND c.search_vector @@ tsq.tsq
+-- Company scope through `stats` (the agent must be this company's); df comes from
+-- `agent_terms`, so the postings are read once, by an index-only scan (every column it needs
+-- is in the primary key's index), and only the top candidates are kept.
+idf AS MATERIALIZED (
+  SELECT a.lexeme, ln(1 + (s.n - a.df + 0.5) / (a.df + 0.5)) AS w
+  FROM stats s, q, agent_terms a
+  WHERE a.agent_id = s.agent_id AND a.lexeme = ANY(q.terms) AND a.df > 0
 ),
-tf AS MATERIALIZED (
-  SELECT cand.id, greatest(cand.lexeme_count, 1)::float8 AS dl, u.lexeme,
-         coalesce(array_length(u.positions, 1), 1)::float8 AS tf
-  FROM cand, q, unnest(cand.search_vector) u WHERE u.lexeme = ANY(q.terms)
+kw AS MATERIALIZED (
+  SELECT t.chunk_id AS id,
+         sum(i.w * t.tf * s.c1 / (t.tf + s.c2 + s.c3 * t.dl)) AS score
+  FROM stats s CROSS JOIN idf i JOIN chunk_terms t ON t.agent_id = s.agent_id AND t.lexeme = i.lexeme
+  WHERE true{doc_filter}
+  GROUP BY t.chunk_id
+  ORDER BY score DESC, t.chunk_id LIMIT :candidates
 ),
-df AS (SELECT lexeme, count(*)::float8 AS df FROM tf GROUP BY lexeme),
-kw_all AS MATERIALIZED (
-  SELECT tf.id,
-         sum(ln(1 + (s.n - df.df + 0.5) / (df.df + 0.5))
-             * tf.tf * (:k1 + 1) / (tf.tf + :k1 * (1 - :b + :b * tf.dl / s.avgdl))) AS score
-  FROM tf JOIN df USING (lexeme) CROSS JOIN stats s
-  GROUP BY tf.id
-),
-kw AS MATERIALIZED (SELECT id, score FROM kw_all ORDER BY score DESC, id LIMIT :candidates),
 kw_ranked AS (SELECT id, score, row_number() OVER (ORDER BY score DESC, id) AS rnk FROM kw)"""
 
 _VECTOR = """
@@ -82,6 +85,16 @@ vec AS MATERIALIZED (
   SELECT c.id, c.embedding <=> qv.v AS dist FROM document_chunks c, qv
   WHERE {scope} AND c.embedding_model = :model AND c.embedding_dim = :dim AND c.embedding IS NOT NULL
   ORDER BY dist, c.id LIMIT :candidates
+),
+vec_ranked AS (SELECT id, dist, row_number() OVER (ORDER BY dist, id) AS rnk FROM vec)"""
+
+# A large agent's own HNSW index (`vector_index`): same expression and predicate as the index.
+_VECTOR_INDEXED = """
+qv AS MATERIALIZED (SELECT CAST(:qvec AS vector) AS v),
+vec AS MATERIALIZED (
+  SELECT c.id, (c.embedding::vector({dim})) <=> CAST(:qvec AS vector({dim})) AS dist FROM document_chunks c
+  WHERE {predicate} AND c.company_id = :company
+  ORDER BY (c.embedding::vector({dim})) <=> CAST(:qvec AS vector({dim})) LIMIT :candidates
 ),
 vec_ranked AS (SELECT id, dist, row_number() OVER (ORDER BY dist, id) AS rnk FROM vec)"""
 
@@ -98,9 +111,13 @@ ORDER BY score DESC, id LIMIT :limit"""
 _CONVEX = """,
 pool AS (SELECT id FROM kw UNION SELECT id FROM vec),
 scored AS MATERIALIZED (
-  SELECT p.id, coalesce(ka.score, 0) AS bm25,
+  SELECT p.id, coalesce(k.score, (
+           -- a vector candidate outside the keyword top: its BM25 from its own postings
+           SELECT sum(i.w * t.tf * s.c1 / (t.tf + s.c2 + s.c3 * t.dl))
+           FROM stats s CROSS JOIN idf i
+           JOIN chunk_terms t ON t.agent_id = s.agent_id AND t.lexeme = i.lexeme AND t.chunk_id = p.id), 0) AS bm25,
          CASE WHEN c.embedding_model = :model AND c.embedding_dim = :dim THEN 1 - (c.embedding <=> qv.v) END AS cos
-  FROM pool p JOIN document_chunks c ON c.id = p.id CROSS JOIN qv LEFT JOIN kw_all ka ON ka.id = p.id
+  FROM pool p JOIN document_chunks c ON c.id = p.id CROSS JOIN qv LEFT JOIN kw k ON k.id = p.id
 ),
 normed AS (
   SELECT id, bm25, cos,
@@ -122,13 +139,17 @@ SELECT id, 1 - dist AS score, NULL::float8 AS bm25, 1 - dist AS cosine, NULL::bi
 FROM vec_ranked ORDER BY rnk LIMIT :limit"""
 
 
-def build_sql(mode: str, *, with_documents: bool, fusion: str = "rrf") -> str:
+def build_sql(mode: str, *, with_documents: bool, fusion: str = "rrf", index: VectorIndex | None = None,
+              agent_id=None) -> str:
     scope = _SCOPE.format(doc_filter=" AND c.document_id = ANY(:document_ids)" if with_documents else "")
     parts = []
     if mode in ("hybrid", "keyword"):
-        parts.append(_KEYWORD.format(scope=scope))
+        parts.append(_KEYWORD.format(doc_filter=" AND t.document_id = ANY(:document_ids)" if with_documents else ""))
     if mode in ("hybrid", "vector"):
-        parts.append(_VECTOR.format(scope=scope))
+        if index is not None and not with_documents:
+            parts.append(_VECTOR_INDEXED.format(dim=index.dim, predicate=predicate(agent_id, index.model, index.dim)))
+        else:  # exact: small agents, and document filters (an index scan would return too few rows)
+            parts.append(_VECTOR.format(scope=scope))
     if mode == "hybrid" and fusion == "convex":
         return "WITH " + ",".join(parts) + _CONVEX
     final = {"hybrid": _FUSED, "keyword": _KEYWORD_ONLY, "vector": _VECTOR_ONLY}[mode]
@@ -149,6 +170,11 @@ def rank(*, company_id, agent_id, query: str, limit: int, query_vector: list[flo
                       dim=len(query_vector))
     if document_ids:
         params["document_ids"] = [uuid.UUID(str(d)) for d in document_ids]
-    sql = build_sql(mode, with_documents=bool(document_ids), fusion=fusion)
+    index = usable_index(agent_id, model_key, params.get("dim")) if mode != "keyword" else None
+    if index is not None and not document_ids:
+        # An HNSW scan yields at most ef_search rows: keep it above the candidates asked for.
+        ef_search = max(current_app.config["SETTINGS"].VECTOR_EF_SEARCH, params["candidates"])
+        db.session.execute(text(f"SET LOCAL hnsw.ef_search = {int(ef_search)}"))
+    sql = build_sql(mode, with_documents=bool(document_ids), fusion=fusion, index=index, agent_id=agent_id)
     rows = db.session.execute(text(sql), params).all()
     return [Ranked(r.id, float(r.score), r.bm25, r.cosine, r.krank, r.vrank) for r in rows]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from flask import current_app
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import delete, insert, select
 
 from knowrithm.domains.agents.models import Agent
 from knowrithm.infra.db import db, utcnow
@@ -107,14 +107,10 @@ def store_chunks(doc: Document, chunks: list[Chunk], vectors: list[list[float]],
                  chunk_index=i, content=c.content, word_count=c.word_count, token_count=c.token_count,
                  page_number=c.page_number, heading_path=c.heading_path, embedding=vec,
                  embedding_model=model_key, embedding_dim=len(vec) if vec is not None else None,
-                 extra_metadata={"kinds": sorted(c.kinds)}, lexeme_count=0)
+                 extra_metadata={"kinds": sorted(c.kinds)})
             for i, (c, vec) in enumerate(zip(chunks, vectors))]
     if rows:
         db.session.execute(insert(DocumentChunk), rows)
-    db.session.execute(text(
-        "UPDATE document_chunks c SET lexeme_count = coalesce("
-        "(SELECT sum(coalesce(array_length(u.positions, 1), 1)) FROM unnest(c.search_vector) u), 0) "
-        "WHERE c.document_id = :doc"), {"doc": doc.id})
     return len(rows)
 
 
@@ -173,5 +169,5 @@ def ingest_document(document_id, *, task_id=None, on_progress: Callable[[int], N
         log.exception("ingestion of document %s failed", doc_id)
         _fail(doc_id, f"Processing failed: {exc.__class__.__name__}: {exc}")
         raise
-    return {"document_id": str(doc_id), "status_detail": "processed", "chunks": count,
+    return {"document_id": str(doc_id), "agent_id": str(agent.id), "status_detail": "processed", "chunks": count,
             "page_count": doc.page_count, "word_count": doc.word_count, "language": doc.language}
