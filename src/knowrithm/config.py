@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     # scan is both right and fast); `VECTOR_EF_SEARCH` bounds the rows one index scan returns.
     VECTOR_INDEX_MIN_CHUNKS: int = 20_000
     VECTOR_INDEX_BUILD_MEMORY: str = "512MB"
-    VECTOR_EF_SEARCH: int = 200
+    VECTOR_EF_SEARCH: int = 100
     # Fetching URLs (document uploads, crawls) refuses private/loopback/link-local hosts unless
     # this is set: tests and on-premise installs whose knowledge lives on an internal network.
     ALLOW_PRIVATE_URLS: bool = False

@@ -4,10 +4,12 @@ Every API-key request needs the key's row (scopes, hashes, owner status) and its
 and daily counters; every JWT request needs the token's revocation state and its user's
 status. Rows are cached in process memory; a cluster-wide generation number in Redis,
 bumped after any commit that changes a key or a user, tells each process when its copies
-are stale. The generation is read in the same pipeline that counts the request (or checks
-the token's revocation), so a warm request costs one Redis round trip and no database
-query, and a revocation, suspension or password change takes effect on the next request
-in every process. Code that changes keys or users with bulk statements calls `invalidate()`.
+are stale. The generation is read by the same Redis command that counts the request (a
+small Lua script) or checks the token's revocation (one MGET), so a warm request costs one
+round trip and no database query, and a revocation, suspension or password change takes
+effect on the next request in every process. Only changes to the fields cached here bump
+the generation: a login (which writes `last_login`) must not send every process back to
+the database. Code that changes keys or users with bulk statements calls `invalidate()`.
 """
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import redis
-from sqlalchemy import event, select
+from redis.commands.core import Script
+from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
 
 from knowrithm.infra.db import db
@@ -94,16 +97,14 @@ def token_user(payload: dict, revocation_keys: list[str]) -> tuple[UserEntry | N
         user_id = uuid.UUID(str(payload["sub"]))
     except (KeyError, ValueError):
         return None, False
-    pipe = get_redis().pipeline(transaction=False)
-    pipe.exists(*revocation_keys)
-    pipe.get(GENERATION_KEY)
     try:
-        revoked_count, generation = pipe.execute()
+        # Revocation markers are plain strings ("1"), so one MGET answers both questions.
+        *revoked, generation = get_redis().mget(*revocation_keys, GENERATION_KEY)
     except redis.RedisError:
         # Unlike rate limits this cannot fail open: a logged-out token would work again.
         raise Unavailable("Authentication is temporarily unavailable; retry shortly", code="AUTH_UNAVAILABLE",
                           headers={"Retry-After": "5"}) from None
-    if revoked_count:
+    if any(v is not None for v in revoked):
         return None, True
     cached = _users.get(user_id)
     if cached is not None and cached.generation == generation and time.monotonic() - cached.loaded_at < MAX_AGE:
@@ -127,37 +128,53 @@ def _windows(now: float) -> tuple[str, int, str, int]:
     return f"h{hour}", (hour + 1) * 3600, f"d{day}", (day + 1) * 86400
 
 
-def _count(pipe, key_id: uuid.UUID, now: float) -> None:
+# Counts one request in the key's hourly and daily windows and reads the generation: one
+# command, one round trip. The TTL is set when a window's counter is created (atomically,
+# inside the script), not re-sent with every request.
+_HIT_LUA = """
+local hourly = redis.call('INCR', KEYS[2])
+if hourly == 1 then redis.call('EXPIRE', KEYS[2], ARGV[1]) end
+local daily = redis.call('INCR', KEYS[3])
+if daily == 1 then redis.call('EXPIRE', KEYS[3], ARGV[2]) end
+return {redis.call('GET', KEYS[1]), hourly, daily}
+"""
+_hit_script: Script | None = None
+
+
+def _hit(key_id: uuid.UUID, now: float) -> tuple[str | None, int, int]:
+    """(generation, requests this hour, requests today), this request included."""
+    global _hit_script
+    r = get_redis()
+    if _hit_script is None:
+        _hit_script = r.register_script(_HIT_LUA)  # EVALSHA; reloads itself after a Redis restart
     h, _, d, _ = _windows(now)
-    pipe.incr(f"{COUNTER_PREFIX}{key_id}:{h}")
-    pipe.expire(f"{COUNTER_PREFIX}{key_id}:{h}", 3700)
-    pipe.incr(f"{COUNTER_PREFIX}{key_id}:{d}")
-    pipe.expire(f"{COUNTER_PREFIX}{key_id}:{d}", 86500)
+    generation, hourly, daily = _hit_script(keys=[GENERATION_KEY, f"{COUNTER_PREFIX}{key_id}:{h}",
+                                                  f"{COUNTER_PREFIX}{key_id}:{d}"], args=[3700, 86500], client=r)
+    return generation, int(hourly), int(daily)
 
 
 def lookup(key: str) -> KeyEntry | None:
     """The key's entry, fresh as of this request; also counts the request against its limits.
 
-    The counts land on `g.api_key_usage` as (hourly, daily) for `enforce_limits`.
+    The counts land on `g.api_key_usage` as (hourly, daily) for `enforce_limits` (None when
+    Redis is down: limits fail open, the database still decides validity).
     """
     from flask import g
 
     now = time.time()
     cached = _cache.get(key)
-    pipe = get_redis().pipeline(transaction=False)
-    pipe.get(GENERATION_KEY)
-    if cached is not None:
-        _count(pipe, cached.id, now)
+    g.api_key_usage = None
+    generation, redis_up = None, True
     try:
-        results = pipe.execute()
+        if cached is None:
+            generation = get_redis().get(GENERATION_KEY)
+        else:
+            generation, hourly, daily = _hit(cached.id, now)
+            g.api_key_usage = (hourly, daily)
+            if cached.generation == generation and time.monotonic() - cached.loaded_at < MAX_AGE:
+                return cached  # the warm path: one round trip, no database
     except redis.RedisError:
-        results = None  # fail open on limits; the database still decides validity
-    generation = results[0] if results else None
-    fresh = (cached is not None and results is not None and cached.generation == generation
-             and time.monotonic() - cached.loaded_at < MAX_AGE)
-    if fresh:
-        g.api_key_usage = (int(results[1]), int(results[3]))
-        return cached
+        redis_up = False  # generation unknown: reload below
     entry = _load(key, generation)
     if entry is None:
         _cache.pop(key, None)
@@ -165,14 +182,10 @@ def lookup(key: str) -> KeyEntry | None:
     if len(_cache) >= MAX_ENTRIES:
         _cache.clear()
     _cache[key] = entry
-    if cached is not None and cached.id == entry.id and results is not None:
-        g.api_key_usage = (int(results[1]), int(results[3]))
-    else:
+    if redis_up and (cached is None or cached.id != entry.id):  # not yet counted against this key
         try:
-            pipe = get_redis().pipeline(transaction=False)
-            _count(pipe, entry.id, now)
-            counted = pipe.execute()
-            g.api_key_usage = (int(counted[0]), int(counted[2]))
+            _, hourly, daily = _hit(entry.id, now)
+            g.api_key_usage = (hourly, daily)
         except redis.RedisError:
             g.api_key_usage = None
     return entry
@@ -219,17 +232,35 @@ def bump_generation() -> None:
         _users.clear()
 
 
-# Any ORM change to a key or a user (revocation, suspension, role change, lockout,
-# deletion) makes every process reload its cached keys after the commit.
-def _mark(mapper, connection, target) -> None:
+# An ORM change to a field cached above (revocation, suspension, role change, lockout,
+# password change, deletion) makes every process reload its cached keys and users after
+# the commit. Bookkeeping columns (`last_login`, `login_attempts`, `usage_count`, ...) do not.
+_CACHED_FIELDS = {
+    ApiKey: ("key", "company_id", "user_id", "name", "key_prefix", "secret_hash", "scopes", "status", "revoked_at",
+             "expires_at", "rate_limit_per_hour", "rate_limit_per_day"),
+    User: ("company_id", "role", "status", "deleted_at", "locked_until", "password_changed_at"),
+}
+
+
+def _flag(target) -> None:
     session = Session.object_session(target)
     if session is not None:
         session.info["knowrithm_keys_changed"] = True
 
 
+def _mark_update(mapper, connection, target) -> None:
+    attrs = inspect(target).attrs
+    if any(attrs[name].history.has_changes() for name in _CACHED_FIELDS[mapper.class_]):
+        _flag(target)
+
+
+def _mark_delete(mapper, connection, target) -> None:
+    _flag(target)
+
+
 for _model in (ApiKey, User):
-    for _evt in ("after_update", "after_delete"):
-        event.listen(_model, _evt, _mark)
+    event.listen(_model, "after_update", _mark_update)
+    event.listen(_model, "after_delete", _mark_delete)
 
 
 @event.listens_for(Session, "after_commit")
