@@ -1,16 +1,26 @@
 """Chat overhead and SSE capacity on one node (issue 6, "Measured").
 
-    python bench/chat_streaming.py [--worker-class gevent|gthread] [--levels 1,10,50] [--streams 5000]
+    python bench/chat_streaming.py [--worker-class gevent|gthread] [--workers split|single]
+        [--levels 1,10,50] [--conversations 1,10,50] [--duration 30] [--streams 5000]
 
-Starts embedded PostgreSQL + Redis, gunicorn (the worker class under test), a Celery worker
-and a local OpenAI-compatible server that streams a fixed answer after `--model-delay` ms.
+Starts embedded PostgreSQL + Redis, gunicorn (the worker class under test), Celery and a local
+OpenAI-compatible server that streams a fixed answer after `--model-delay` ms. Celery runs as
+`--workers split` (default, the recommended layout): one worker for `critical` (chat answers) with a
+thread pool, since an answer mostly waits on the model and the database, plus a prefork worker for
+the other queues; `single` is one prefork x4 worker on every queue (the layout before issue 6).
 
-1. Overhead: N conversations each hold an open SSE stream; N visitors POST /chat at once.
-   overhead = (first answer event seen by the client) - (POST sent) - (model time to its
-   first token, which the engine records in the reply's metadata.timings). Measured with
-   the offline default model and with the fake OpenAI-compatible model.
-2. Capacity: `--streams` concurrent SSE connections (asyncio client) with 5 s heartbeats,
-   held for `--hold` seconds; counts streams that kept receiving heartbeats and the API's RSS.
+overhead = (first answer event seen by the client) - (POST sent) - (model time to its first token,
+which the engine records in the reply's metadata.timings), with the offline default model and with
+the fake OpenAI-compatible model, under two loads:
+
+1. Burst (`--levels`): N conversations each hold an open SSE stream and all N visitors POST /chat at
+   the same instant, repeated until `--samples` answers. A worst case: N answers' CPU arrives at once.
+2. Conversations (`--conversations`): N visitors each open a conversation and its stream once, then
+   for `--duration` seconds ask a question, read the whole answer, think 2-5 s (`--think`) and ask
+   the next one; the first question comes after a random part of a think time. This is what "N
+   concurrent conversations" means for a chat widget, and what the issue-6 target is judged on.
+3. Capacity (`--streams`): concurrent SSE connections (asyncio client) with 5 s heartbeats, held
+   for `--hold` seconds; counts streams that kept receiving heartbeats and the API's RSS.
 """
 from __future__ import annotations
 
@@ -18,6 +28,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import socket
 import statistics
 import subprocess
@@ -37,6 +48,11 @@ from common import free_port, percentile  # noqa: E402
 DOC = ("# Refund policy\n\nRefunds are processed within five business days after we receive the returned item. "
        "Shipping costs are not refunded.\n\n# Support\n\nThe support desk is open Monday to Friday, 9am to 5pm.\n")
 QUESTION = "How long do refunds take?"
+# The conversations load asks these in turn (all answered by DOC, with different passages and words).
+# The last one shares no word with DOC: the offline answerer's semantic pass picks the sentence.
+QUESTIONS = (QUESTION, "Are shipping costs refunded?", "When is the support desk open?",
+             "What days can I reach support?", "How many business days until I get my refund?",
+             "Can I get my money back?")
 FAKE_ANSWER = "Refunds take five business days [Source 1]."
 BOOTSTRAP = ("from knowrithm.app import create_app; from knowrithm.bootstrap import bootstrap; app = create_app(); "
              "ctx = app.app_context(); ctx.push(); bootstrap(app)")
@@ -75,8 +91,11 @@ def fake_openai(delay_ms: int) -> ThreadingHTTPServer:
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-    server.daemon_threads = True
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 1024  # the default backlog of 5 resets connections in a burst of 50
+        daemon_threads = True
+
+    server = Server(("127.0.0.1", free_port()), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
@@ -84,7 +103,8 @@ def fake_openai(delay_ms: int) -> ThreadingHTTPServer:
 # --- the platform ---------------------------------------------------------------------------------
 
 class Node:
-    def __init__(self, root: Path, worker_class: str, api_workers: int):
+    def __init__(self, root: Path, worker_class: str, api_workers: int, workers: str = "split",
+                 critical_threads: int = 32):
         from knowrithm.infra.embedded import EmbeddedPostgres, EmbeddedRedis, load_or_create_secrets
 
         self.root = root
@@ -98,6 +118,7 @@ class Node:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.worker_class, self.api_workers = worker_class, api_workers
+        self.workers, self.critical_threads = workers, critical_threads
         self.procs: list[subprocess.Popen] = []
 
     def start(self) -> None:
@@ -111,10 +132,19 @@ class Node:
                                             f"127.0.0.1:{self.port}", "--workers", str(self.api_workers), *kind,
                                             "--timeout", "120", "--backlog", "8192"],
                                            env=self.env, cwd=self.root, stdout=log, stderr=subprocess.STDOUT))
-        self.procs.append(subprocess.Popen([py, "-m", "celery", "-A", "knowrithm.worker", "worker", "-Q",
-                                            "critical,default,slow,low", "--concurrency", "4", "--loglevel",
-                                            "WARNING", "-n", f"bench@{self.port}"],
-                                           env=self.env, cwd=self.root, stdout=log, stderr=subprocess.STDOUT))
+        celery = [py, "-m", "celery", "-A", "knowrithm.worker", "worker", "--loglevel", "WARNING",
+                  "--without-mingle", "--without-gossip"]
+        if self.workers == "split":
+            from knowrithm.worker import CRITICAL_WORKER_ARGS, OTHER_QUEUES
+
+            critical = [*CRITICAL_WORKER_ARGS[:-1], str(self.critical_threads)]
+            layout = [[*critical, "-n", f"critical@{self.port}"],
+                      ["-Q", OTHER_QUEUES, "--concurrency", "2", "-n", f"bench@{self.port}"]]
+        else:
+            layout = [["-Q", "critical,default,slow,low", "--concurrency", "4", "-n", f"bench@{self.port}"]]
+        for args in layout:
+            self.procs.append(subprocess.Popen([*celery, *args], env=self.env, cwd=self.root, stdout=log,
+                                               stderr=subprocess.STDOUT))
         deadline = time.time() + 180
         while time.time() < deadline:
             try:
@@ -142,23 +172,25 @@ class Node:
         self.pg.stop()
 
 
-def cpu_by_role(node: "Node") -> dict[str, float]:
-    """CPU time so far of each part of the node (and this client), to see where an answer's time goes."""
-    roles = {"api": psutil.Process(node.procs[0].pid), "worker": psutil.Process(node.procs[1].pid)}
-    out: dict[str, float] = {}
-    for role, root in roles.items():
-        for p in [root, *root.children(recursive=True)]:
+def _tree_cpu(root: psutil.Process) -> float:
+    """CPU seconds of a process, its live descendants and the children it has reaped (PostgreSQL
+    backends and overflow connections come and go)."""
+    total = 0.0
+    for p in [root, *root.children(recursive=True)]:
+        try:
             t = p.cpu_times()
-            out[role] = out.get(role, 0.0) + t.user + t.system
-    for p in psutil.process_iter(["name"]):
-        name = p.info["name"] or ""
-        if name.startswith(("postgres", "redis")):
-            try:
-                t = p.cpu_times()
-            except psutil.Error:
-                continue
-            key = "postgres" if name.startswith("postgres") else "redis"
-            out[key] = out.get(key, 0.0) + t.user + t.system
+        except psutil.Error:
+            continue
+        total += t.user + t.system + (t.children_user + t.children_system if p is root else 0.0)
+    return total
+
+
+def cpu_by_role(node: "Node") -> dict[str, float]:
+    """CPU time so far of each part of this node (and this client), to see where an answer's time goes."""
+    out = {"api": _tree_cpu(psutil.Process(node.procs[0].pid)),
+           "worker": sum(_tree_cpu(psutil.Process(p.pid)) for p in node.procs[1:]),
+           "postgres": _tree_cpu(psutil.Process(node.pg.pid)),
+           "redis": _tree_cpu(psutil.Process(node.redis.process.pid))}
     t = psutil.Process().cpu_times()
     out["bench_client"] = t.user + t.system
     return out
@@ -205,16 +237,60 @@ def wait_task(s, url, ack, timeout=60):
     raise RuntimeError("task timeout")
 
 
-# --- 1. overhead -----------------------------------------------------------------------------------
+# --- 1. overhead ---------------------------------------------------------------------------------
+
+def overheads(s: requests.Session, url: str, auth: dict, answers: list[tuple[str, str, float, float]]) -> list[float]:
+    """(conversation, user message, POST sent, first answer event seen) -> overhead in ms: the time
+    to the first answer event minus the model's own time to its first token (metadata.timings)."""
+    replies: dict[str, dict] = {}
+    for conv_id in {a[0] for a in answers}:
+        for _ in range(10):  # the reply row lands just after its first event: poll briefly
+            messages = s.get(f"{url}/api/v1/conversation/{conv_id}/messages", headers=auth,
+                             params={"per_page": 100}).json()["messages"]
+            got = {m["reply_to_id"]: m for m in messages if m["role"] == "assistant"}
+            if all(a[1] in got for a in answers if a[0] == conv_id):
+                break
+            time.sleep(0.5)
+        replies.update(got)
+    out = []
+    for conv_id, message_id, sent, seen in answers:
+        reply = replies.get(message_id)
+        if reply is None:
+            continue
+        timings = reply["metadata"].get("timings") or {}
+        model_ms = timings.get("model_first_token_ms") or 0.0
+        out.append((seen - sent) * 1000 - model_ms)
+        if os.environ.get("BENCH_VERBOSE"):
+            print("   ", {k: timings.get(k) for k in ("queue_ms", "retrieval_ms", "setup_ms", "first_delta_ms",
+                                                      "model_first_token_ms")},
+                  "processing_time", reply["processing_time"], "seen", round((seen - sent) * 1000))
+    return out
+
+
+def first_answer_event(lines, message_id: str, until_response: bool = False) -> float:
+    """When the first chat_delta/chat_response of `message_id` arrived (perf_counter); with
+    `until_response`, keeps reading until the whole answer is in, as a visitor would."""
+    event, first = None, None
+    for line in lines:
+        if line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:") and event in ("chat_delta", "chat_response"):
+            if json.loads(line[5:]).get("message_id") != message_id:
+                continue
+            first = first or time.perf_counter()
+            if not until_response or event == "chat_response":
+                return first
+    raise RuntimeError("the stream ended before the answer")
+
 
 def overhead_round(url: str, auth: dict, agent_id: str, n: int) -> list[float]:
+    """Burst: N streams open, then N visitors POST at the same instant."""
     s = requests.Session()
     convs = [s.post(f"{url}/api/v1/conversation", headers=auth, json={"agent_id": agent_id}).json()["id"]
              for _ in range(n)]
-    first_seen: dict[str, float] = {}
     connected = threading.Barrier(n + 1)
     go = threading.Event()
-    posted: dict[str, tuple[float, str]] = {}
+    answers: list[tuple[str, str, float, float]] = []
 
     def visitor(conv_id: str) -> None:
         with requests.get(f"{url}/api/v1/conversation/{conv_id}/messages/stream", headers=auth, stream=True,
@@ -226,16 +302,7 @@ def overhead_round(url: str, auth: dict, agent_id: str, n: int) -> list[float]:
             sent = time.perf_counter()
             ack = requests.post(f"{url}/api/v1/conversation/{conv_id}/chat", headers=auth,
                                 json={"message": QUESTION}).json()
-            posted[conv_id] = (sent, ack["message_id"])
-            event = None
-            for line in lines:
-                if line.startswith("event:"):
-                    event = line[6:].strip()
-                elif line.startswith("data:") and event in ("chat_delta", "chat_response"):
-                    data = json.loads(line[5:])
-                    if data.get("message_id") == ack["message_id"]:
-                        first_seen[conv_id] = time.perf_counter()
-                        return
+            answers.append((conv_id, ack["message_id"], sent, first_answer_event(lines, ack["message_id"])))
 
     threads = [threading.Thread(target=visitor, args=(c,)) for c in convs]
     for t in threads:
@@ -244,24 +311,53 @@ def overhead_round(url: str, auth: dict, agent_id: str, n: int) -> list[float]:
     go.set()
     for t in threads:
         t.join(120)
-    out = []
-    for conv_id in convs:
-        if conv_id not in first_seen:
-            continue
-        sent, message_id = posted[conv_id]
-        messages = s.get(f"{url}/api/v1/conversation/{conv_id}/messages", headers=auth).json()["messages"]
-        reply = next((m for m in messages if m["reply_to_id"] == message_id), None)
-        if reply is None:
-            time.sleep(0.5)
-            messages = s.get(f"{url}/api/v1/conversation/{conv_id}/messages", headers=auth).json()["messages"]
-            reply = next(m for m in messages if m["reply_to_id"] == message_id)
-        timings = reply["metadata"].get("timings") or {}
-        model_ms = timings.get("model_first_token_ms") or 0.0
-        out.append((first_seen[conv_id] - sent) * 1000 - model_ms)
-        if os.environ.get("BENCH_VERBOSE"):
-            print("   ", {k: timings.get(k) for k in ("queue_ms", "retrieval_ms", "model_first_token_ms")},
-                  "processing_time", reply["processing_time"], "seen", round((first_seen[conv_id] - sent) * 1000))
-    return out
+    return overheads(s, url, auth, answers)
+
+
+def conversations_load(url: str, auth: dict, agent_id: str, n: int, duration: float,
+                       think: tuple[float, float], cpu) -> tuple[list[float], float, dict]:
+    """N visitors in open conversations for `duration` s: ask, read the whole answer, think, ask again.
+
+    Returns the overheads, the answers per second and the CPU seconds per answer of each part of
+    the node while the visitors talked (`cpu()` snapshots; opening the conversations and reading the
+    timings back afterwards are not counted)."""
+    s = requests.Session()
+    convs = [s.post(f"{url}/api/v1/conversation", headers=auth, json={"agent_id": agent_id}).json()["id"]
+             for _ in range(n)]
+    connected = threading.Barrier(n + 1)
+    answers: list[tuple[str, str, float, float]] = []
+
+    def visitor(i: int, conv_id: str) -> None:
+        rnd = random.Random(i)
+        browser = requests.Session()  # keep-alive, like a widget in a browser
+        with browser.get(f"{url}/api/v1/conversation/{conv_id}/messages/stream", headers=auth, stream=True,
+                         timeout=120) as resp:
+            lines = resp.iter_lines(decode_unicode=True)
+            next(line for line in lines if line.startswith("data:"))
+            connected.wait()
+            end = time.perf_counter() + duration
+            time.sleep(rnd.uniform(0, think[1]))
+            turn = i
+            while time.perf_counter() < end:
+                sent = time.perf_counter()
+                ack = browser.post(f"{url}/api/v1/conversation/{conv_id}/chat", headers=auth,
+                                   json={"message": QUESTIONS[turn % len(QUESTIONS)]}).json()
+                seen = first_answer_event(lines, ack["message_id"], until_response=True)
+                answers.append((conv_id, ack["message_id"], sent, seen))
+                turn += 1
+                time.sleep(rnd.uniform(*think))
+
+    threads = [threading.Thread(target=visitor, args=(i, c)) for i, c in enumerate(convs)]
+    for t in threads:
+        t.start()
+    connected.wait()
+    started, cpu_before = time.perf_counter(), cpu()
+    for t in threads:
+        t.join(duration + 120)
+    rate = len(answers) / (time.perf_counter() - started)
+    cpu_after = cpu()
+    per_answer = {k: (cpu_after[k] - cpu_before.get(k, 0.0)) / max(len(answers), 1) for k in cpu_after}
+    return overheads(s, url, auth, answers), rate, per_answer
 
 
 # --- 2. capacity -----------------------------------------------------------------------------------
@@ -320,37 +416,65 @@ async def hold_streams(url: str, auth: dict, conv_ids: list[str], total: int, ho
             "expected": expected, "errors": errors[0], "open_seconds": round(open_seconds, 1), "rss_mb": rss}
 
 
+def report(label: str, samples: list[float], extra: str = "") -> None:
+    if not samples:
+        print(f"{label}: no answers")
+        return
+    print(f"{label}: p50 {statistics.median(samples):7.1f} ms  p95 {percentile(samples, 95):7.1f} ms  "
+          f"(n={len(samples)}{extra})", flush=True)
+
+
+def cpu_text(per_answer: dict) -> str:
+    node = sum(v for k, v in per_answer.items() if k != "bench_client")
+    return (f"CPU ms/answer: node {node * 1000:.1f} ("
+            + ", ".join(f"{k} {v * 1000:.1f}" for k, v in per_answer.items() if k != "bench_client")
+            + f"), bench client {per_answer['bench_client'] * 1000:.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--worker-class", default="gevent", choices=("gevent", "gthread"))
     parser.add_argument("--api-workers", type=int, default=2)
-    parser.add_argument("--levels", default="1,10,50")
-    parser.add_argument("--samples", type=int, default=50, help="samples per concurrency level")
+    parser.add_argument("--workers", default="split", choices=("split", "single"),
+                        help="split: critical on a thread-pool worker + prefork x2 for the rest; single: prefork x4")
+    parser.add_argument("--critical-threads", type=int, default=32, help="thread pool of the critical worker")
+    parser.add_argument("--models", default="offline,openai-compatible")
+    parser.add_argument("--levels", default="1,10,50", help="burst sizes ('' skips the burst)")
+    parser.add_argument("--samples", type=int, default=50, help="samples per burst size")
+    parser.add_argument("--conversations", default="1,10,50", help="concurrent conversations ('' skips)")
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds per conversations level")
+    parser.add_argument("--think", default="2,5", help="visitor think time range in seconds")
     parser.add_argument("--model-delay", type=int, default=300, help="ms before the fake model's first token")
-    parser.add_argument("--streams", type=int, default=5000)
+    parser.add_argument("--streams", type=int, default=5000, help="0 skips the capacity test")
     parser.add_argument("--hold", type=float, default=30.0)
     args = parser.parse_args()
+    think = tuple(float(x) for x in args.think.split(","))
+    levels = [int(x) for x in args.levels.split(",") if x]
+    conversations = [int(x) for x in args.conversations.split(",") if x]
     with tempfile.TemporaryDirectory(prefix="knowrithm-bench-chat-") as tmp:
         fake = fake_openai(args.model_delay)
-        node = Node(Path(tmp), args.worker_class, args.api_workers)
+        node = Node(Path(tmp), args.worker_class, args.api_workers, args.workers, args.critical_threads)
         try:
             node.start()
             auth, agents = setup(node.url, f"http://127.0.0.1:{fake.server_port}")
-            print(f"node: gunicorn {args.worker_class} x{args.api_workers}, celery prefork x4, "
-                  f"{psutil.cpu_count()} CPUs")
-            for name, agent_id in (agents.items() if args.levels else ()):
+            layout = (f"celery critical: threads x{args.critical_threads} + prefork x2 for the rest"
+                      if args.workers == "split" else "celery prefork x4 on every queue")
+            print(f"node: gunicorn {args.worker_class} x{args.api_workers}, {layout}, {psutil.cpu_count()} CPUs; "
+                  f"load avg {os.getloadavg()[0]:.2f} at start", flush=True)
+            for name in args.models.split(","):
+                agent_id = agents[name]
                 overhead_round(node.url, auth, agent_id, 1)  # warm-up (model load, pools)
-                for n in (int(x) for x in args.levels.split(",")):
+                for n in levels:
                     samples: list[float] = []
-                    cpu_before = cpu_by_role(node)
                     while len(samples) < args.samples:
                         samples += overhead_round(node.url, auth, agent_id, n)
-                    if os.environ.get("BENCH_VERBOSE"):
-                        after = cpu_by_role(node)
-                        print("    CPU seconds per answer:", {k: round((after[k] - cpu_before.get(k, 0)) / len(samples), 4)
-                                                           for k in after})
-                    print(f"overhead {name:18s} concurrency {n:3d}: p50 {statistics.median(samples):7.1f} ms  "
-                          f"p95 {percentile(samples, 95):7.1f} ms  (n={len(samples)})")
+                    report(f"burst         {name:18s} {n:3d} at once", samples,
+                           f", load avg {os.getloadavg()[0]:.2f}")
+                for n in conversations:
+                    samples, rate, cpu = conversations_load(node.url, auth, agent_id, n, args.duration, think,
+                                                            lambda: cpu_by_role(node))
+                    report(f"conversations {name:18s} {n:3d} open   ", samples,
+                           f", {rate:.1f} answers/s, load avg {os.getloadavg()[0]:.2f}; {cpu_text(cpu)}")
             if args.streams:
                 s = requests.Session()
                 convs = [s.post(f"{node.url}/api/v1/conversation", headers=auth,

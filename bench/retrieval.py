@@ -170,6 +170,9 @@ def evaluate(app, agent, queries, qrels, mode: str) -> dict:
     mode, _, fusion = mode.partition("-")
     default_fusion = service.FUSION
     service.FUSION = fusion or default_fusion
+    from knowrithm.integrations.embeddings import query_cache
+
+    query_cache._CACHE.clear()  # each mode's latency includes embedding its queries
     ndcgs, recalls, latencies = [], [], []
     for qid, text in queries.items():
         t0 = time.perf_counter()

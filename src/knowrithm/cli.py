@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from .worker import WORKER_QUEUES
+from .worker import CRITICAL_WORKER_ARGS, OTHER_QUEUES, WORKER_QUEUES
 
 
 @click.group()
@@ -128,10 +128,14 @@ def up(port: int, host: str, data_dir: Path, workers: int) -> None:
         children.append(_spawn(["gunicorn", f"knowrithm.bootstrap:bootstrapped_app({str(report)!r})",
                                 "-c", "python:knowrithm.gunicorn_conf", "--bind", f"{host}:{port}", "--preload",
                                 "--workers", str(workers), *_no_control_socket()]))
-        # --without-mingle: with one worker there is nobody to sync with, and the step waits ~1 s.
-        children.append(_spawn(["celery", "-A", "knowrithm.worker", "worker", "-Q", WORKER_QUEUES,
-                                "--concurrency", "2", "--loglevel", "INFO", "-n", f"knowrithm@{host}:{port}",
-                                "--without-mingle", "--without-gossip"]))
+        # Chat answers get their own thread-pool worker (they wait on models, not the CPU); the
+        # rest share a prefork worker (ingestion is CPU-bound). See worker.CRITICAL_WORKER_ARGS.
+        # --without-mingle/gossip: the two workers need not sync, and the steps wait ~1 s each.
+        quiet = ("--loglevel", "INFO", "--without-mingle", "--without-gossip")
+        children.append(_spawn(["celery", "-A", "knowrithm.worker", "worker", *CRITICAL_WORKER_ARGS,
+                                "-n", f"chat@{host}:{port}", *quiet]))
+        children.append(_spawn(["celery", "-A", "knowrithm.worker", "worker", "-Q", OTHER_QUEUES,
+                                "--concurrency", "2", "-n", f"knowrithm@{host}:{port}", *quiet]))
         healthy = _wait_healthy(url, children)
         if _Stop.requested:
             raise KeyboardInterrupt

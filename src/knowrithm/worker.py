@@ -25,6 +25,13 @@ BEAT_SCHEDULE = {
 
 WORKER_QUEUES = "critical,default,low,slow"
 
+# The recommended layout on one node (measured in BENCHMARKS.md, "Chat overhead"): chat answers get
+# their own worker with a thread pool. An answer mostly waits on the model, PostgreSQL and Redis, so
+# 32 threads serve 32 answers at once, where a prefork child is held for a whole model call (four
+# children = four answers in flight; the rest queue). Ingestion stays on prefork: it is CPU-bound.
+CRITICAL_WORKER_ARGS = ("-Q", "critical", "--pool", "threads", "--concurrency", "32")
+OTHER_QUEUES = "default,low,slow"
+
 
 def __getattr__(name: str):
     # Built lazily so that importing the routing table does not build an app.

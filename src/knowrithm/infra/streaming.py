@@ -62,6 +62,25 @@ def _id_key(event_id: str | None) -> tuple[int, int]:
 
 # --- publishing --------------------------------------------------------------------------
 
+# Log the event and publish it in one round trip (it runs up to four times per chat answer). The
+# published envelope is the JSON object {"id", "event", "data"}; its tail is encoded by the caller.
+_PUBLISH_LOGGED = """
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'event', ARGV[2], 'data', ARGV[3],
+                      'key', ARGV[4], 'ack', ARGV[5])
+redis.call('EXPIRE', KEYS[1], ARGV[6])
+redis.call('PUBLISH', KEYS[2], '{"id":"' .. id .. '",' .. ARGV[7])
+return id
+"""
+_script = None
+
+
+def _publish_logged(client: redis.Redis):
+    global _script
+    if _script is None:  # only hashes the source; the first EVALSHA per server falls back to EVAL
+        _script = client.register_script(_PUBLISH_LOGGED)
+    return _script
+
+
 def publish(client: redis.Redis, topic: str, event: str, data: dict, *, key: str | None = None,
             acknowledged_ms: int | None = None, replayable: bool = True) -> str | None:
     """Send `event` to every stream of `topic`; replayable events are also logged for late joiners.
@@ -72,14 +91,13 @@ def publish(client: redis.Redis, topic: str, event: str, data: dict, *, key: str
     body = json.dumps(data, ensure_ascii=True, separators=(",", ":"), default=str)
     try:
         if replayable:
-            log_key = LOG_PREFIX + topic
-            pipe = client.pipeline(transaction=False)
-            pipe.xadd(log_key, {"event": event, "data": body, "key": key or "",
-                                "ack": str(acknowledged_ms or int(time.time() * 1000))},
-                      maxlen=LOG_MAXLEN, approximate=True)
-            pipe.expire(log_key, LOG_TTL_SECONDS)
-            event_id = pipe.execute()[0]
-        client.publish(CHANNEL_PREFIX + topic, json.dumps({"id": event_id, "event": event, "data": body}))
+            tail = '"event":' + json.dumps(event) + ',"data":' + json.dumps(body) + "}"
+            event_id = _publish_logged(client)(
+                keys=[LOG_PREFIX + topic, CHANNEL_PREFIX + topic],
+                args=[LOG_MAXLEN, event, body, key or "", str(acknowledged_ms or int(time.time() * 1000)),
+                      LOG_TTL_SECONDS, tail], client=client)
+        else:
+            client.publish(CHANNEL_PREFIX + topic, json.dumps({"id": None, "event": event, "data": body}))
     except redis.RedisError:
         # The answer is already saved; a stream that misses it still finds it by polling.
         log.warning("could not publish %s for %s", event, topic, exc_info=True)

@@ -12,10 +12,12 @@ import uuid
 from dataclasses import dataclass, field
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload
 
 from knowrithm.domains.agents.models import Agent
 from knowrithm.infra.db import db, utcnow
 from knowrithm.infra.errors import ApiError, NotFound
+from knowrithm.infra.tasks import TaskRecord
 from knowrithm.integrations.llm.base import ChatMessage, Completion, LLMAdapter, LLMError, Passage
 
 from . import events
@@ -90,15 +92,26 @@ def retrieve(agent: Agent, question: str) -> list[Passage]:
             for i, h in enumerate(hits) if h.get("content")]
 
 
-def adapters_for(agent: Agent) -> list[tuple[str, LLMAdapter]]:
+def llm_settings(agent: Agent):
+    """The agent's settings (else the company default) with their providers and models in the same
+    round trip: retrieval's embedder and the chat adapters then read them from the session."""
     from knowrithm.domains.llm.models import LLMSettings
-    from knowrithm.domains.llm.runtime import chat_adapters
     from knowrithm.domains.llm.service import default_settings
 
-    settings = db.session.get(LLMSettings, agent.llm_settings_id) if agent.llm_settings_id else None
+    settings = None
+    if agent.llm_settings_id:
+        settings = db.session.get(LLMSettings, agent.llm_settings_id, options=[
+            joinedload(LLMSettings.llm_provider), joinedload(LLMSettings.llm_model),
+            joinedload(LLMSettings.embedding_provider), joinedload(LLMSettings.embedding_model)])
     if settings is None or settings.deleted_at is not None or not settings.is_active:
         settings = default_settings(agent.company_id)
-    return chat_adapters(settings)
+    return settings
+
+
+def adapters_for(agent: Agent, settings=None) -> list[tuple[str, LLMAdapter]]:
+    from knowrithm.domains.llm.runtime import chat_adapters
+
+    return chat_adapters(settings if settings is not None else llm_settings(agent))
 
 
 def prompt(agent: Agent, past: list[ChatMessage], question: str) -> list[ChatMessage]:
@@ -168,38 +181,69 @@ def source_entries(passages: list[Passage], cited: list[int]) -> tuple[list[dict
 
 # --- the task body --------------------------------------------------------------------------
 
+def load(conversation_id: str, message_id: str):
+    """(conversation, user message, agent or None) in one round trip; the tenancy filter still
+    applies to each (a deleted agent comes back as None)."""
+    row = db.session.execute(
+        select(Conversation, Message, Agent)
+        .join(Message, Message.conversation_id == Conversation.id)
+        .outerjoin(Agent, Agent.id == Conversation.agent_id)
+        .where(Conversation.id == uuid.UUID(conversation_id), Message.id == uuid.UUID(message_id))).first()
+    if row is None:
+        raise NotFound("The conversation or message no longer exists")
+    return row
+
+
+def mark_task(task_id: str, *, unstarted_only: bool = False, **values) -> None:
+    """The task record's state, written inside the engine's own transactions (no extra commit)."""
+    try:
+        key = uuid.UUID(task_id)
+    except (TypeError, ValueError):
+        return
+    stmt = update(TaskRecord).where(TaskRecord.id == key)
+    if unstarted_only:
+        stmt = stmt.where(TaskRecord.started_at.is_(None))
+    db.session.execute(stmt.values(**values))
+
+
 def answer(*, conversation_id: str, message_id: str, task_id: str, acknowledged_ms: int) -> dict:
     started = time.perf_counter()
     started_wall_ms = time.time() * 1000
-    conv = db.session.execute(select(Conversation).where(Conversation.id == uuid.UUID(conversation_id))
-                              ).scalar_one_or_none()
-    user_msg = db.session.execute(select(Message).where(Message.id == uuid.UUID(message_id))).scalar_one_or_none()
-    if conv is None or user_msg is None:
-        raise NotFound("The conversation or message no longer exists")
-    done = db.session.execute(select(Message).where(Message.reply_to_id == user_msg.id, Message.role == "assistant")
-                              ).scalars().first()
-    if done is not None:  # a redelivered task: the answer already exists
-        return result_body(conv.id, user_msg.id, message_out(done))
+    conv, user_msg, agent = load(conversation_id, message_id)
+    if user_msg.status == "completed":  # a redelivered task: the answer may already exist
+        done = db.session.execute(select(Message).where(Message.reply_to_id == user_msg.id,
+                                                        Message.role == "assistant")).scalars().first()
+        if done is not None:
+            body = result_body(conv.id, user_msg.id, message_out(done))
+            mark_task(task_id, state="SUCCESS", result=body, finished_at=utcnow(), error=None)
+            db.session.commit()
+            return body
     # Plain values: the ORM objects expire at the commit below and must not be reloaded one by one.
     conv_id, user_msg_id, company_id, agent_id = conv.id, user_msg.id, conv.company_id, conv.agent_id
     ids = dict(conversation_id=conv_id, message_id=user_msg_id, task_id=task_id, acknowledged_ms=acknowledged_ms)
     events.chat_status(status="in_progress", **ids)
-    agent = db.session.get(Agent, agent_id)
+    mark_task(task_id, state="STARTED", started_at=utcnow(), retries=0)  # committed with the setup below
+    timings: dict = {"queue_ms": round(started_wall_ms - acknowledged_ms, 2)}
     try:
         if agent is None:
             raise AnswerFailed("The agent of this conversation no longer exists", code="AGENT_NOT_FOUND")
         question = user_msg.content
+        settings = llm_settings(agent)
         t0 = time.perf_counter()
         passages = retrieve(agent, question)
-        retrieval_ms = round((time.perf_counter() - t0) * 1000, 2)
+        timings["retrieval_ms"] = round((time.perf_counter() - t0) * 1000, 2)
         budget = conv.max_context_length - approx_tokens(question) - sum(approx_tokens(p.content) for p in passages)
         messages = prompt(agent, history(conv, user_msg, max(0, budget)), question)
-        adapters = adapters_for(agent) if passages else []
+        adapters = adapters_for(agent, settings) if passages else []
         db.session.commit()  # release the connection during model time
+        # Task start -> everything the model needs is ready (load, retrieval, history, adapters, commit).
+        timings["setup_ms"] = round((time.perf_counter() - started) * 1000, 2)
 
         def on_delta(delta: str, label: str) -> None:
             events.chat_delta(conversation_id=conv_id, message_id=user_msg_id, task_id=task_id, delta=delta,
                               model=label)
+            if "first_delta_ms" not in timings:  # task start -> the first text is on its way to the streams
+                timings["first_delta_ms"] = round((time.perf_counter() - started) * 1000, 2)
 
         if passages:
             draft = generate(adapters, messages, passages, on_delta)
@@ -225,8 +269,7 @@ def answer(*, conversation_id: str, message_id: str, task_id: str, acknowledged_
     sources, labels = source_entries(passages, cited) if answered else ([], [])
     elapsed = round(time.perf_counter() - started, 3)
     # Where the time went, for operators and the benchmark (which subtracts model time).
-    timings = {"queue_ms": round(started_wall_ms - acknowledged_ms, 2), "retrieval_ms": retrieval_ms,
-               "model_first_token_ms": draft.first_token_ms, "model_ms": draft.model_ms}
+    timings.update(model_first_token_ms=draft.first_token_ms, model_ms=draft.model_ms)
     now = utcnow()
     reply = Message(id=uuid.uuid4(), company_id=company_id, conversation_id=conv_id, agent_id=agent_id,
                     role="assistant", content=draft.text, content_type="text", status="completed",
@@ -242,19 +285,24 @@ def answer(*, conversation_id: str, message_id: str, task_id: str, acknowledged_
         total_tokens=Conversation.total_tokens + reply.tokens_used))
     db.session.flush()
     out = message_out(reply)
-    db.session.commit()
     body = result_body(conv_id, user_msg_id, out)
+    # The task's result goes in with the reply (the status route reads it), not in a second commit.
+    mark_task(task_id, state="SUCCESS", result=body, finished_at=utcnow(), error=None)
+    db.session.commit()
     events.chat_response(message=out, **ids)
     return body
 
 
 def fail(user_message_id, reason: str, ids: dict) -> None:
-    """The user's message is kept (marked failed) and every stream hears why."""
+    """The user's message is kept (marked failed) and every stream hears why; the task's base
+    class records the failure itself."""
     msg = db.session.get(Message, user_message_id)
     if msg is not None:
         msg.status = "failed"
         msg.extra_metadata = {**(msg.extra_metadata or {}), "error": reason[:500]}
-        db.session.commit()
+    # A rolled-back setup took its STARTED mark with it: keep when the task started.
+    mark_task(str(ids["task_id"]), unstarted_only=True, state="STARTED", started_at=utcnow())
+    db.session.commit()
     events.chat_response(error=reason, **ids)
 
 

@@ -243,16 +243,18 @@ def accept_chat(conv: Conversation, *, text: str, principal: Principal) -> dict:
     if principal.kind == "lead":
         db.session.execute(_touch_lead(principal.lead_id, now))
     acknowledged_ms = int(time.time() * 1000)
-    record = enqueue(tasks.answer, company_id=conv.company_id, commit=False, conversation_id=str(conv.id),
-                     message_id=str(msg.id), acknowledged_ms=acknowledged_ms)
+    # Plain strings: the commit expires the ORM objects and reading them after it would reload both rows.
+    conv_id, msg_id = str(conv.id), str(msg.id)
+    record = enqueue(tasks.answer, company_id=conv.company_id, commit=False, conversation_id=conv_id,
+                     message_id=msg_id, acknowledged_ms=acknowledged_ms)
+    task_id = str(record.id)
     # "queued" is published before the commit sends the task, so no worker event can precede it.
-    events.chat_status(conversation_id=conv.id, message_id=msg.id, task_id=record.id, status="queued",
+    events.chat_status(conversation_id=conv_id, message_id=msg_id, task_id=task_id, status="queued",
                        acknowledged_ms=acknowledged_ms)
     db.session.commit()
-    return {"status": "queued", "task_id": str(record.id), "conversation_id": str(conv.id),
-            "message_id": str(msg.id), "status_url": status_url(record.id),
-            "poll_url": f"/api/v1/conversation/{conv.id}/messages", "message": "Message received; answer queued",
-            "estimated_time": 5}
+    return {"status": "queued", "task_id": task_id, "conversation_id": conv_id, "message_id": msg_id,
+            "status_url": status_url(task_id), "poll_url": f"/api/v1/conversation/{conv_id}/messages",
+            "message": "Message received; answer queued", "estimated_time": 5}
 
 
 def _touch_lead(lead_id, now):

@@ -17,6 +17,7 @@ from knowrithm.domains.documents.embedding import agent_embedder
 from knowrithm.domains.documents.models import Document, DocumentChunk
 from knowrithm.infra.db import db, iso
 from knowrithm.infra.tenancy import get_or_404
+from knowrithm.integrations.embeddings import query_cache
 from knowrithm.integrations.embeddings.base import EmbeddingError
 
 from .ranking import Ranked, rank
@@ -34,7 +35,8 @@ ALPHA = 0.4
 def _query_vector(agent: Agent, query: str) -> tuple[list[float] | None, str | None]:
     try:
         embedder = agent_embedder(agent)
-        return list(embedder.embed_query(query)), embedder.model_key
+        # Repeated questions (FAQs, suggested questions) skip the model run or provider round trip.
+        return query_cache.embed_query(embedder, query), embedder.model_key
     except EmbeddingError:
         # Keyword search still answers when the embedding provider is down.
         log.warning("query embedding failed for agent %s; keyword search only", agent.id, exc_info=True)

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
+import threading
+from array import array
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -43,6 +45,13 @@ long much many often take takes taking find way ways mean means anything somethi
 """.split())
 
 _WORD = re.compile(r"[\w']+", re.UNICODE)
+EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+# Sentence (and question) vectors of the semantic pass, per process. Popular chunks come back in
+# chat after chat, and embedding their ~20 sentences each time cost more CPU than the rest of an
+# answer. array('d') keeps an entry near 3 KB: 4,096 of them are ~13 MB.
+_VECTORS: OrderedDict[str, array] = OrderedDict()
+_VECTORS_MAX = 4096
+_VECTORS_LOCK = threading.Lock()
 # A sentence ends at . ! ? followed by space and an upper-case letter/digit/quote, or at a line break.
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[\"'(\[]?[A-Z0-9])|\n\s*\n|\n(?=\s*[-*•\d])")
 
@@ -80,6 +89,26 @@ class _Sentence:
     terms: list[str]
     score: float = 0.0
     matched: int = 0
+
+
+def sentence_vectors(texts: list[str]) -> list[array]:
+    """Offline-embedder vectors of `texts`, embedding only those not seen recently."""
+    from ..embeddings.base import EmbeddingConfig, get_embedder
+
+    with _VECTORS_LOCK:
+        found = {t: _VECTORS[t] for t in texts if t in _VECTORS}
+        for t in found:
+            _VECTORS.move_to_end(t)
+    missing = list(dict.fromkeys(t for t in texts if t not in found))
+    if missing:
+        embedder = get_embedder("local", EmbeddingConfig(model=EMBEDDING_MODEL))
+        fresh = {t: array("d", v) for t, v in zip(missing, embedder.embed_documents(missing))}
+        found.update(fresh)
+        with _VECTORS_LOCK:
+            _VECTORS.update(fresh)
+            while len(_VECTORS) > _VECTORS_MAX:
+                _VECTORS.popitem(last=False)
+    return [found[t] for t in texts]
 
 
 def bm25(query: list[str], docs: list[list[str]], k1: float = 1.2, b: float = 0.75) -> list[tuple[float, int]]:
@@ -169,11 +198,10 @@ class ExtractiveAnswerer(LLMAdapter):
         return kept
 
     def _add_semantic(self, question: str, sentences: list[_Sentence], relevant: list[_Sentence]) -> list[_Sentence]:
-        from ..embeddings.base import EmbeddingConfig, EmbeddingError, get_embedder
+        from ..embeddings.base import EmbeddingError
 
         try:
-            embedder = get_embedder("local", EmbeddingConfig(model="all-MiniLM-L6-v2"))
-            vectors = embedder.embed_documents([question] + [s.text for s in sentences])
+            vectors = sentence_vectors([question] + [s.text for s in sentences])
         except EmbeddingError:
             return relevant  # lexical only: the answerer must work even with a broken embedder
         query, rest = vectors[0], vectors[1:]
