@@ -143,3 +143,33 @@ def test_every_ranking_mode_agrees_on_a_clear_query(app, companies, agent_a, kb,
         hybrid = tops["hybrid"]
         assert [r["score"] for r in hybrid] == sorted((r["score"] for r in hybrid), reverse=True)
         assert len({r["chunk_id"] for r in hybrid}) == len(hybrid)
+
+
+def test_common_lexemes_only_add_to_a_full_pool_of_rarer_matches(app, companies, celery_worker, sdk_a, agent_a,
+                                                                 tmp_path, monkeypatch):
+    """Keyword ranking skips the postings of very common lexemes only when the rarer ones already
+    found a full candidate pool; the candidates still get their exact BM25 (common terms added).
+    With fewer rare matches than the pool it is exact BM25 over every matching chunk."""
+    from knowrithm.domains.search import ranking
+    from knowrithm.domains.search.service import search_chunks
+    from knowrithm.infra.tenancy import company_scope
+
+    docs = _upload(sdk_a, agent_a, tmp_path, {"a.txt": b"apple banana", "b.txt": b"apple cherry",
+                                              "c.txt": b"apple damson", "d.txt": b"elderberry banana"})
+    monkeypatch.setattr(ranking, "COMMON_DF", 0.3)  # 4 chunks: a lexeme in 2+ of them is "common"
+
+    def keyword(query):
+        with app.app_context(), company_scope(companies[0].company_id):
+            return [(r["document_id"], r["metadata"]["bm25_score"]) for r in
+                    search_chunks(agent_id=agent_a, query=query, mode="keyword")]
+
+    monkeypatch.setattr(ranking, "POOL", 2)  # "elderberry" finds one chunk: not a full pool -> exact
+    exact = keyword("apple elderberry")
+    assert {d for d, _ in exact} == {docs[n]["id"] for n in ("a.txt", "b.txt", "c.txt", "d.txt")}
+    assert exact[0][0] == docs["d.txt"]["id"]
+
+    monkeypatch.setattr(ranking, "POOL", 1)  # a full pool of rare matches: "apple" only adds to it
+    pruned = keyword("apple elderberry")
+    assert pruned == [exact[0]]  # same chunk, same (exact) score
+    everyday = keyword("banana apple")  # every lexeme common: nothing to prune, exact over all matches
+    assert len(everyday) == 4 and everyday[0][0] == docs["a.txt"]["id"]
