@@ -145,31 +145,40 @@ def test_every_ranking_mode_agrees_on_a_clear_query(app, companies, agent_a, kb,
         assert len({r["chunk_id"] for r in hybrid}) == len(hybrid)
 
 
-def test_common_lexemes_only_add_to_a_full_pool_of_rarer_matches(app, companies, celery_worker, sdk_a, agent_a,
-                                                                 tmp_path, monkeypatch):
-    """Keyword ranking skips the postings of very common lexemes only when the rarer ones already
-    found a full candidate pool; the candidates still get their exact BM25 (common terms added).
-    With fewer rare matches than the pool it is exact BM25 over every matching chunk."""
+def test_commoner_lexemes_are_looked_up_once_the_postings_budget_is_spent(app, companies, celery_worker, sdk_a,
+                                                                       agent_a, tmp_path, monkeypatch):
+    """Keyword ranking scans the query's lexemes rarest first. Once the rarer ones can fill the
+    pool, a lexeme whose postings would overrun `BUDGET` is only looked up for the candidates
+    found so far, which keep their exact BM25. Within the budget it is exact BM25."""
     from knowrithm.domains.search import ranking
     from knowrithm.domains.search.service import search_chunks
     from knowrithm.infra.tenancy import company_scope
 
-    docs = _upload(sdk_a, agent_a, tmp_path, {"a.txt": b"apple banana", "b.txt": b"apple cherry",
-                                              "c.txt": b"apple damson", "d.txt": b"elderberry banana"})
-    monkeypatch.setattr(ranking, "COMMON_DF", 0.3)  # 4 chunks: a lexeme in 2+ of them is "common"
+    # Every lexeme of the query is in 2 chunks; ties go by name, so "avocado" is read first.
+    docs = _upload(sdk_a, agent_a, tmp_path, {"p.txt": b"avocado fig", "q.txt": b"avocado grape",
+                                              "x.txt": b"banana cherry date", "y.txt": b"banana kiwi",
+                                              "z.txt": b"cherry lemon", "w.txt": b"date mango"})
+    query = "avocado banana cherry date"
 
-    def keyword(query):
+    def keyword():
         with app.app_context(), company_scope(companies[0].company_id):
             return [(r["document_id"], r["metadata"]["bm25_score"]) for r in
                     search_chunks(agent_id=agent_a, query=query, mode="keyword")]
 
-    monkeypatch.setattr(ranking, "POOL", 2)  # "elderberry" finds one chunk: not a full pool -> exact
-    exact = keyword("apple elderberry")
-    assert {d for d, _ in exact} == {docs[n]["id"] for n in ("a.txt", "b.txt", "c.txt", "d.txt")}
-    assert exact[0][0] == docs["d.txt"]["id"]
+    exact = keyword()  # defaults: 8 postings in all, far within the budget
+    assert len(exact) == 6 and exact[0][0] == docs["x.txt"]["id"]  # the only chunk with 3 of the terms
+    exact_scores = dict(exact)
 
-    monkeypatch.setattr(ranking, "POOL", 1)  # a full pool of rare matches: "apple" only adds to it
-    pruned = keyword("apple elderberry")
-    assert pruned == [exact[0]]  # same chunk, same (exact) score
-    everyday = keyword("banana apple")  # every lexeme common: nothing to prune, exact over all matches
-    assert len(everyday) == 4 and everyday[0][0] == docs["a.txt"]["id"]
+    monkeypatch.setattr(ranking, "BUDGET", 1)
+    monkeypatch.setattr(ranking, "POOL", 2)  # "avocado" fills the pool: the rest are looked up
+    pruned = keyword()
+    assert {d for d, _ in pruned} == {docs["p.txt"]["id"], docs["q.txt"]["id"]}
+    assert all(score == exact_scores[d] for d, score in pruned)
+
+    monkeypatch.setattr(ranking, "POOL", 4)  # 2 avocado chunks cannot fill it: "banana" is scanned too
+    wider = keyword()
+    assert wider[0] == exact[0]  # found through "banana"; "cherry" and "date" added by lookups
+    assert len(wider) == 4
+
+    monkeypatch.setattr(ranking, "BUDGET", 8)  # everything fits the budget: exact again
+    assert keyword() == exact[:4]

@@ -10,11 +10,13 @@ Why it is built this way (measured, see shared/retrieval-notes.md):
   df counted exactly from the query lexemes' postings (`chunk_terms`, kept by triggers).
   Reading postings instead of unnesting every matching chunk's tsvector is what keeps
   keyword ranking fast in a large agent.
-- One deliberate approximation, for large agents: when the query's rarer lexemes alone
-  match at least `POOL` chunks, the postings of its very common lexemes (in more than
-  `COMMON_DF` of the agent's chunks) are not scanned; they only add to the scores of those
-  candidates, which stay exact. Chunks matching nothing but common lexemes are then left out.
-  Measured on SciFact: keyword nDCG@10 unchanged, hybrid 0.7388 -> 0.7378 (BENCHMARKS.md).
+- One deliberate approximation, for large agents: the query's lexemes are read rarest first.
+  Once the rarer ones can fill the candidate pool (`POOL`), a commoner lexeme's postings are
+  only scanned if the total stays within `BUDGET`; otherwise it is just looked up for the best
+  `POOL` candidates found, whose scores stay exact BM25. Chunks matching nothing but such
+  commoner lexemes are left out of the keyword list (the vector side can still bring them).
+  Small agents stay exact, and a query's cost stops growing with the agent's size.
+  Measured on SciFact and at 100,000 chunks: BENCHMARKS.md.
 - The keyword query is an OR of the query's lexemes: `plainto_tsquery` ANDs them and
   loses most relevant rows.
 - Vectors are searched exactly within the agent and its embedding model, or, once the agent
@@ -38,8 +40,8 @@ from .vector_index import VectorIndex, predicate, usable_index
 K1, B = 0.9, 0.4
 RRF_K = 60
 CANDIDATES = 100
-COMMON_DF = 0.05  # a lexeme in more than this share of an agent's chunks is "common"
-POOL = 1000  # rare-lexeme candidates needed before common lexemes' postings are skipped
+BUDGET = 5_000  # postings a query scans once its rarer lexemes can fill the pool
+POOL = 300  # best candidates of the scanned lexemes, completed by looking up the other lexemes
 
 
 @dataclass
@@ -69,44 +71,34 @@ stats AS MATERIALIZED (
   FROM agent_search_stats s WHERE s.agent_id = :agent AND s.company_id = :company
 ),
 -- Company scope through `stats` (the agent must be this company's); df comes from
--- `agent_terms`, so the postings are read once, by an index-only scan (every column it needs
--- is in the primary key's index), and only the top candidates are kept.
+-- `agent_terms`. Lexemes are taken rarest first; a lexeme's postings are scanned ("essential")
+-- while the rarer ones cannot fill the pool yet or the total stays within :budget; the others
+-- are only looked up for the candidates found. A small agent's queries stay exact.
 idf AS MATERIALIZED (
-  SELECT a.lexeme, ln(1 + (s.n - a.df + 0.5) / (a.df + 0.5)) AS w,
-         a.df > s.n * :common_df AND EXISTS (
-           SELECT 1 FROM agent_terms r WHERE r.agent_id = s.agent_id AND r.lexeme = ANY(q.terms)
-           AND r.df > 0 AND r.df <= s.n * :common_df) AS common
-  FROM stats s, q, agent_terms a
-  WHERE a.agent_id = s.agent_id AND a.lexeme = ANY(q.terms) AND a.df > 0
+  SELECT lexeme, w, rarer < :pool OR rarer + df <= :budget AS essential
+  FROM (SELECT lexeme, df, w,
+               coalesce(sum(df) OVER (ORDER BY df, lexeme ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
+                 AS rarer
+        FROM (SELECT a.lexeme, a.df, ln(1 + (s.n - a.df + 0.5) / (a.df + 0.5)) AS w
+              FROM stats s, q, agent_terms a
+              WHERE a.agent_id = s.agent_id AND a.lexeme = ANY(q.terms) AND a.df > 0) terms) ordered
 ),
+-- Postings read by index-only scans (every column needed is in the primary key's index).
 cand AS MATERIALIZED (
   SELECT t.chunk_id AS id, sum(i.w * t.tf * s.c1 / (t.tf + s.c2 + s.c3 * t.dl)) AS score
   FROM stats s CROSS JOIN idf i JOIN chunk_terms t ON t.agent_id = s.agent_id AND t.lexeme = i.lexeme
-  WHERE NOT i.common{doc_filter}
+  WHERE i.essential{doc_filter}
   GROUP BY t.chunk_id
   ORDER BY score DESC, t.chunk_id LIMIT :pool
 ),
-kw_pruned AS (
+-- The candidates' exact BM25: the other lexemes' terms added by primary-key lookups.
+kw AS MATERIALIZED (
   SELECT c.id, c.score + coalesce((
            SELECT sum(i.w * t.tf * s.c1 / (t.tf + s.c2 + s.c3 * t.dl))
            FROM stats s CROSS JOIN idf i
            JOIN chunk_terms t ON t.agent_id = s.agent_id AND t.lexeme = i.lexeme AND t.chunk_id = c.id
-           WHERE i.common), 0) AS score
-  FROM cand c
-),
-kw_full AS (
-  SELECT t.chunk_id AS id, sum(i.w * t.tf * s.c1 / (t.tf + s.c2 + s.c3 * t.dl)) AS score
-  FROM stats s CROSS JOIN idf i JOIN chunk_terms t ON t.agent_id = s.agent_id AND t.lexeme = i.lexeme
-  WHERE true{doc_filter}
-  GROUP BY t.chunk_id
-),
--- Only one branch runs (one-time filters): pruned when the rarer lexemes found a full pool.
-kw AS MATERIALIZED (
-  SELECT id, score FROM (
-    SELECT id, score FROM kw_pruned WHERE (SELECT count(*) FROM cand) >= :pool AND EXISTS (SELECT 1 FROM idf WHERE common)
-    UNION ALL
-    SELECT id, score FROM kw_full WHERE NOT ((SELECT count(*) FROM cand) >= :pool AND EXISTS (SELECT 1 FROM idf WHERE common))
-  ) both_ways ORDER BY score DESC, id LIMIT :candidates
+           WHERE NOT i.essential), 0) AS score
+  FROM cand c ORDER BY score DESC, c.id LIMIT :candidates
 ),
 kw_ranked AS (SELECT id, score, row_number() OVER (ORDER BY score DESC, id) AS rnk FROM kw)"""
 
@@ -196,7 +188,7 @@ def rank(*, company_id, agent_id, query: str, limit: int, query_vector: list[flo
     params: dict = {"company": company_id, "agent": agent_id, "query": query, "limit": limit,
                     "candidates": max(candidates, limit), "k1": k1, "b": b, "rrf_k": float(RRF_K),
                     "wk": float(keyword_weight), "wv": float(vector_weight), "alpha": float(alpha),
-                    "common_df": COMMON_DF, "pool": POOL}
+                    "budget": BUDGET, "pool": POOL}
     if mode != "keyword":
         params.update(qvec="[" + ",".join(f"{x:.7g}" for x in query_vector) + "]", model=model_key,
                       dim=len(query_vector))

@@ -10,7 +10,6 @@ import logging
 import time
 
 from sqlalchemy import select
-from sqlalchemy.orm import load_only
 
 from knowrithm.domains.agents.models import Agent
 from knowrithm.domains.documents.embedding import agent_embedder
@@ -43,35 +42,37 @@ def _query_vector(agent: Agent, query: str) -> tuple[list[float] | None, str | N
         return None, None
 
 
-def _hydrate(ranked: list[Ranked]) -> list[dict]:
+def _hydrate(ranked: list[Ranked], company_id) -> list[dict]:
     if not ranked:
         return []
-    ids = [r.chunk_id for r in ranked]
+    chunks, docs = DocumentChunk.__table__.c, Document.__table__.c
+    # Plain columns, not ORM entities: building two objects per row cost more than the query.
     # Never load the vectors or tsvectors back: parsing them dominated search time.
     rows = db.session.execute(
-        select(DocumentChunk, Document).join(Document, Document.id == DocumentChunk.document_id)
-        .where(DocumentChunk.id.in_(ids))
-        .options(load_only(DocumentChunk.id, DocumentChunk.document_id, DocumentChunk.chunk_index,
-                           DocumentChunk.content, DocumentChunk.page_number, DocumentChunk.heading_path,
-                           DocumentChunk.word_count, DocumentChunk.embedding_model, DocumentChunk.created_at,
-                           DocumentChunk.extra_metadata),
-                 load_only(Document.id, Document.title, Document.original_filename, Document.source_url,
-                           Document.document_type, Document.extra_metadata))).all()
-    by_id = {chunk.id: (chunk, doc) for chunk, doc in rows}
+        select(chunks.id, chunks.document_id, chunks.chunk_index, chunks.content, chunks.page_number,
+               chunks.heading_path, chunks.word_count, chunks.embedding_model, chunks.created_at,
+               chunks["metadata"].label("chunk_metadata"), docs.title, docs.original_filename, docs.source_url,
+               docs.document_type, docs["metadata"].label("document_metadata"))
+        .join_from(DocumentChunk.__table__, Document.__table__, docs.id == chunks.document_id)
+        # The ranking already kept to the company's live chunks; a chunk or its document deleted
+        # since then drops out here.
+        .where(chunks.id.in_([r.chunk_id for r in ranked]), chunks.company_id == company_id,
+               chunks.deleted_at.is_(None), docs.deleted_at.is_(None))).all()
+    by_id = {row.id: row for row in rows}
     results = []
     for r in ranked:
-        if r.chunk_id not in by_id:
-            continue  # deleted between ranking and loading
-        chunk, doc = by_id[r.chunk_id]
+        row = by_id.get(r.chunk_id)
+        if row is None:
+            continue
         results.append({
-            "id": str(chunk.id), "chunk_id": str(chunk.id), "document_id": str(doc.id),
-            "document_name": doc.title or doc.original_filename, "chunk_index": chunk.chunk_index,
-            "content": chunk.content, "text": chunk.content, "score": round(r.score, 6),
-            "source_url": doc.source_url, "page_number": chunk.page_number, "heading_path": chunk.heading_path,
-            "word_count": chunk.word_count, "embedding_model": chunk.embedding_model,
-            "created_at": iso(chunk.created_at),
-            "metadata": {**(chunk.extra_metadata or {}), "document_type": doc.document_type,
-                         "document_metadata": doc.extra_metadata or {}, "bm25_score": r.bm25,
+            "id": str(row.id), "chunk_id": str(row.id), "document_id": str(row.document_id),
+            "document_name": row.title or row.original_filename, "chunk_index": row.chunk_index,
+            "content": row.content, "text": row.content, "score": round(r.score, 6),
+            "source_url": row.source_url, "page_number": row.page_number, "heading_path": row.heading_path,
+            "word_count": row.word_count, "embedding_model": row.embedding_model,
+            "created_at": iso(row.created_at),
+            "metadata": {**(row.chunk_metadata or {}), "document_type": row.document_type,
+                         "document_metadata": row.document_metadata or {}, "bm25_score": r.bm25,
                          "vector_similarity": r.cosine, "keyword_rank": r.keyword_rank,
                          "vector_rank": r.vector_rank},
         })
@@ -87,7 +88,7 @@ def search_chunks(*, agent_id, query: str, limit: int = 10, document_ids=None, m
     vector, model_key = (None, None) if mode == "keyword" else _query_vector(agent, query)
     ranked = rank(company_id=agent.company_id, agent_id=agent.id, query=query, limit=limit, query_vector=vector,
                   model_key=model_key, document_ids=document_ids, mode=mode, fusion=FUSION, alpha=ALPHA)
-    return _hydrate(ranked)
+    return _hydrate(ranked, agent.company_id)
 
 
 def search_documents(*, agent_id, query: str, limit: int = 10, document_ids=None, include_content: bool = True) -> dict:
