@@ -92,7 +92,9 @@ class LLMSettings(UUIDPk, Timestamps, SoftDelete, TenantOwned, Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
     last_tested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    llm_provider: Mapped[Provider] = relationship(foreign_keys=[llm_provider_id])
-    llm_model: Mapped[ProviderModel] = relationship(foreign_keys=[llm_model_id])
-    embedding_provider: Mapped[Provider] = relationship(foreign_keys=[embedding_provider_id])
-    embedding_model: Mapped[ProviderModel] = relationship(foreign_keys=[embedding_model_id])
+    # Joined: every use (each search and answer builds its adapters) needs all four, and four
+    # lazy loads were four round trips on the hot path.
+    llm_provider: Mapped[Provider] = relationship(foreign_keys=[llm_provider_id], lazy="joined")
+    llm_model: Mapped[ProviderModel] = relationship(foreign_keys=[llm_model_id], lazy="joined")
+    embedding_provider: Mapped[Provider] = relationship(foreign_keys=[embedding_provider_id], lazy="joined")
+    embedding_model: Mapped[ProviderModel] = relationship(foreign_keys=[embedding_model_id], lazy="joined")

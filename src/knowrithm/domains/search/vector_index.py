@@ -13,6 +13,7 @@ literals so the planner can prove the partial predicate even under a generic pla
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -45,16 +46,36 @@ def predicate(agent_id, model: str, dim: int, alias: str = "c.") -> str:
             f"{literal(model)} AND {alias}embedding_dim = {int(dim)} AND {alias}deleted_at IS NULL")
 
 
+# A search asks for the agent's index on every query; indexes are built and dropped by the
+# maintenance task, rarely. A stale answer is only slower, never wrong: without its index the
+# same statement scans the agent's rows, and a new index is used once the entry expires.
+_USABLE_TTL = 30.0
+_usable: dict = {}
+
+
 def usable_index(agent_id, model: str | None, dim: int | None) -> VectorIndex | None:
-    """The agent's index if it serves this model and dimension (one primary-key lookup)."""
+    """The agent's index if it serves this model and dimension (cached per process for 30 s)."""
     if not model or not dim:
         return None
-    row = db.session.execute(text(
-        "SELECT vector_index_name, vector_index_model, vector_index_dim FROM agent_search_stats "
-        "WHERE agent_id = :agent"), {"agent": agent_id}).one_or_none()
-    if row is None or row[0] is None or row[1] != model or row[2] != dim:
-        return None
-    return VectorIndex(row[0], row[1], row[2])
+    agent_id = uuid.UUID(str(agent_id))
+    now = time.monotonic()
+    cached = _usable.get(agent_id)
+    if cached is None or cached[0] < now:
+        row = db.session.execute(text(
+            "SELECT vector_index_name, vector_index_model, vector_index_dim FROM agent_search_stats "
+            "WHERE agent_id = :agent"), {"agent": agent_id}).one_or_none()
+        found = VectorIndex(row[0], row[1], row[2]) if row is not None and row[0] is not None else None
+        cached = _usable[agent_id] = (now + _USABLE_TTL, found)
+    index = cached[1]
+    return index if index is not None and index.model == model and index.dim == dim else None
+
+
+def forget_usable(agent_id=None) -> None:
+    """Drop cached answers (after building or dropping an index in this process)."""
+    if agent_id is None:
+        _usable.clear()
+    else:
+        _usable.pop(uuid.UUID(str(agent_id)), None)
 
 
 def dominant_model(agent_id) -> tuple[str, int] | None:
@@ -90,6 +111,7 @@ def build(agent_id) -> VectorIndex | None:
         db.session.commit()
         return None
     model, dim = found
+    forget_usable(agent_id)  # decide on what the database says now, not on this process's cache
     current = usable_index(agent_id, model, dim)
     db.session.commit()  # CREATE INDEX CONCURRENTLY waits for every open transaction, ours too
     if current:
@@ -112,6 +134,7 @@ def build(agent_id) -> VectorIndex | None:
             "vector_index_dim = :dim WHERE agent_id = :agent"),
             {"name": name, "model": model, "dim": dim, "agent": agent_id})
         conn.execute(text("SELECT pg_advisory_unlock(hashtext(:name))"), {"name": name})
+    forget_usable(agent_id)
     log.info("built vector index %s (%s, %d dims)", name, model, dim)
     return VectorIndex(name, model, dim)
 
@@ -132,4 +155,6 @@ def drop_orphans() -> list[str]:
                 conn.execute(text(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"'))
                 conn.execute(text("SELECT pg_advisory_unlock(hashtext(:name))"), {"name": name})
                 dropped.append(name)
+    if dropped:
+        forget_usable()
     return dropped
