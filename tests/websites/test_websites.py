@@ -171,3 +171,85 @@ def test_sitemap_pages_are_crawled_beyond_the_depth_budget(sdk_a, site, agent_id
     # depth 0 alone would fetch only "/"; the sitemap adds /docs/deep and /about
     assert result["processed_pages"] == 3, result
     assert "/docs/deep" in hits and "/docs/warranty" not in hits
+
+
+def test_crawler_refuses_private_addresses_by_default(app, sdk_a, site, agent_ids, celery_worker, monkeypatch):
+    monkeypatch.setattr(app.config["SETTINGS"], "ALLOW_PRIVATE_URLS", False)  # the production default
+    base, hits = site
+    source_id = sdk_a.websites.register_source({"agent_id": agent_ids[0], "base_url": base})["website_source"]["id"]
+    result = sdk_a.websites.trigger_crawl(source_id)
+    assert result["processed_pages"] == 0 and result["indexed_pages"] == 0
+    assert result["failures"] and all("non-public" in f["error"] for f in result["failures"]), result
+    assert hits == []  # not even robots.txt or the sitemap was requested
+
+
+def test_beat_recrawls_sources_whose_frequency_has_elapsed(app, sdk_a, site, agent_ids, celery_worker):
+    """`crawl_frequency_minutes` is honoured by the beat task: a due source is crawled again (a
+    changed page re-indexed), one crawled recently or without a frequency is left alone, and a
+    crawl whose worker died (stuck "crawling") is picked up again once it is stale."""
+    import time
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from knowrithm.domains.websites import tasks
+    from knowrithm.domains.websites.models import WebsiteSource
+    from knowrithm.infra.db import db, utcnow
+    from knowrithm.worker import BEAT_SCHEDULE
+
+    assert any(e["task"] == tasks.schedule_website_crawls.name for e in BEAT_SCHEDULE.values())
+    base, hits = site
+    due_id = sdk_a.websites.register_source({"agent_id": agent_ids[0], "base_url": base, "max_depth": 1,
+                                             "crawl_frequency_minutes": 60})["website_source"]["id"]
+    manual_id = sdk_a.websites.register_source({"agent_id": agent_ids[0], "base_url": base + "/about",
+                                                "max_depth": 0})["website_source"]["id"]
+    sdk_a.websites.trigger_crawl(due_id)
+    sdk_a.websites.trigger_crawl(manual_id)
+
+    def state():
+        listed = sdk_a.websites.list_source_pages(due_id)
+        return listed["website_source"], {p["canonical_url"]: p for p in listed["pages"]}
+
+    before, pages_before = state()
+    with app.app_context():
+        assert tasks.schedule_website_crawls.run() == {"queued": 0}  # just crawled: not due
+        db.session.execute(update(WebsiteSource).where(WebsiteSource.id == uuid.UUID(due_id))
+                           .values(last_crawl_completed_at=utcnow() - timedelta(minutes=61)))
+        db.session.commit()
+        db.session.remove()
+
+    PAGES["/about"] = PAGES["/about"].replace("1987", "1989")
+    try:
+        with app.app_context():
+            assert tasks.schedule_website_crawls.run() == {"queued": 1}  # on the worker, through the queue
+            db.session.remove()
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            after, pages_after = state()
+            if after["last_crawl_status"] == "active" and \
+                    after["last_crawl_completed_at"] > before["last_crawl_completed_at"]:
+                break
+            time.sleep(0.3)
+    finally:
+        PAGES["/about"] = PAGES["/about"].replace("1989", "1987")
+    assert after["last_crawl_completed_at"] > before["last_crawl_completed_at"], after
+    about, warranty = base + "/about", base + "/docs/warranty"
+    assert pages_after[about]["content_hash"] != pages_before[about]["content_hash"]  # changed: re-indexed
+    assert pages_after[warranty]["content_hash"] == pages_before[warranty]["content_hash"]
+    assert pages_after[warranty]["last_crawled_at"] > pages_before[warranty]["last_crawled_at"]
+    manual = next(s for s in sdk_a.websites.list_sources()["website_sources"] if s["id"] == manual_id)
+    assert manual["crawl_frequency_minutes"] is None  # never scheduled
+
+    with app.app_context():
+        # A crawl stuck in "crawling" is left alone while it may still run, picked up once stale.
+        stuck = update(WebsiteSource).where(WebsiteSource.id == uuid.UUID(due_id))
+        db.session.execute(stuck.values(last_crawl_status="crawling", last_crawl_started_at=utcnow(),
+                                        last_crawl_completed_at=utcnow() - timedelta(hours=2)))
+        db.session.commit()
+        from knowrithm.domains.websites.service import STALE_CRAWL, due_sources
+
+        assert due_sources() == []
+        db.session.execute(stuck.values(last_crawl_started_at=utcnow() - timedelta(seconds=STALE_CRAWL + 1)))
+        db.session.commit()
+        assert due_sources() == [(due_id, str(db.session.get(WebsiteSource, uuid.UUID(due_id)).company_id))]
+        db.session.remove()

@@ -276,6 +276,10 @@ def _queue_indexing(document_ids: list[str], company_id) -> None:
     db.session.commit()
 
 
+# A crawl that has been "crawling" longer than the task's hard time limit died with its worker.
+STALE_CRAWL = 3700  # seconds, = crawl_source's time_limit
+
+
 def due_sources() -> list[tuple[str, str]]:
     """Active sources whose crawl frequency has elapsed (for the beat schedule)."""
     from datetime import timedelta
@@ -283,12 +287,14 @@ def due_sources() -> list[tuple[str, str]]:
     now = utcnow()
     rows = db.session.execute(
         select(WebsiteSource).where(WebsiteSource.is_active.is_(True),
-                                    WebsiteSource.crawl_frequency_minutes.is_not(None),
-                                    WebsiteSource.last_crawl_status != "crawling")
+                                    WebsiteSource.crawl_frequency_minutes.is_not(None))
         .execution_options(all_companies=True)
     ).scalars()
     due = []
     for s in rows:
+        if s.last_crawl_status == "crawling" and s.last_crawl_started_at \
+                and s.last_crawl_started_at > now - timedelta(seconds=STALE_CRAWL):
+            continue  # still running
         last = s.last_crawl_completed_at or s.created_at
         if last + timedelta(minutes=s.crawl_frequency_minutes) <= now:
             due.append((str(s.id), str(s.company_id)))
