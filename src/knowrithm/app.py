@@ -20,6 +20,9 @@ migrate = Migrate(directory=MIGRATIONS_DIR, compare_type=True)
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings()
     check_production(settings)
+    from .integrations.rerank import get_reranker
+
+    get_reranker(settings)  # a misconfigured reranker stops the start, not every search
     configure_logging(settings.LOG_LEVEL, settings.LOG_JSON)
 
     app = Flask(__name__)

@@ -49,6 +49,14 @@ class Settings(BaseSettings):
     VECTOR_INDEX_MIN_CHUNKS: int = 20_000
     VECTOR_INDEX_BUILD_MEMORY: str = "512MB"
     VECTOR_EF_SEARCH: int = 100
+    # Optional second-stage reranking of the fused results by a cross-encoder served over the
+    # Cohere rerank protocol (Cohere, Jina, vLLM, Infinity, LocalAI). Off when unset.
+    RERANK_PROVIDER: str | None = None
+    RERANK_BASE_URL: str | None = None
+    RERANK_MODEL: str | None = None
+    RERANK_API_KEY: str | None = None
+    RERANK_DEPTH: int = 30  # fused results sent to the reranker; the best `limit` are kept
+    RERANK_TIMEOUT: float = 10.0
     # Fetching URLs (document uploads, crawls) refuses private/loopback/link-local hosts unless
     # this is set: tests and on-premise installs whose knowledge lives on an internal network.
     ALLOW_PRIVATE_URLS: bool = False

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 
+from flask import current_app
 from sqlalchemy import select
 
 from knowrithm.domains.agents.models import Agent
@@ -18,6 +19,7 @@ from knowrithm.infra.db import db, iso
 from knowrithm.infra.tenancy import get_or_404
 from knowrithm.integrations.embeddings import query_cache
 from knowrithm.integrations.embeddings.base import EmbeddingError
+from knowrithm.integrations.rerank import RerankError, get_reranker
 
 from .ranking import Ranked, rank
 
@@ -85,10 +87,30 @@ def search_chunks(*, agent_id, query: str, limit: int = 10, document_ids=None, m
     if not query:
         return []
     limit = max(1, min(int(limit), MAX_CANDIDATES))
+    settings = current_app.config["SETTINGS"]
+    reranker = get_reranker(settings)
+    depth = min(max(limit, settings.RERANK_DEPTH), MAX_CANDIDATES) if reranker else limit
     vector, model_key = (None, None) if mode == "keyword" else _query_vector(agent, query)
-    ranked = rank(company_id=agent.company_id, agent_id=agent.id, query=query, limit=limit, query_vector=vector,
+    ranked = rank(company_id=agent.company_id, agent_id=agent.id, query=query, limit=depth, query_vector=vector,
                   model_key=model_key, document_ids=document_ids, mode=mode, fusion=FUSION, alpha=ALPHA)
-    return _hydrate(ranked, agent.company_id)
+    results = _hydrate(ranked, agent.company_id)
+    return _rerank(reranker, query, results)[:limit] if reranker else results
+
+
+def _rerank(reranker, query: str, results: list[dict]) -> list[dict]:
+    """Reorder by the cross-encoder's scores; on any reranker failure keep the fused order."""
+    if len(results) < 2:
+        return results
+    try:
+        scores = reranker.rerank(query, [r["content"] for r in results])
+    except RerankError:
+        log.warning("reranker failed; keeping the fused order", exc_info=True)
+        return results
+    for r, score in zip(results, scores):
+        r["metadata"]["fused_score"], r["metadata"]["rerank_score"] = r["score"], score
+        r["score"] = round(score, 6)
+    # Stable: equal rerank scores keep their fused order.
+    return sorted(results, key=lambda r: -r["metadata"]["rerank_score"])
 
 
 def search_documents(*, agent_id, query: str, limit: int = 10, document_ids=None, include_content: bool = True) -> dict:
