@@ -97,7 +97,7 @@ def time_resolve(app, headers: dict, n: int, cold: bool = False) -> list[float]:
 
 
 def time_log_hook(app, n: int) -> list[float]:
-    from knowrithm.domains.analytics.request_log import BUFFER_KEY
+    from knowrithm.domains.auth.request_log import BUFFER_KEY
     from knowrithm.infra.redis import get_redis
 
     samples = []

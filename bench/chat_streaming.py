@@ -1,4 +1,4 @@
-"""Chat overhead and SSE capacity on one node (issue 6, "Measured").
+"""Chat overhead and SSE capacity on one node (BENCHMARKS.md).
 
     python bench/chat_streaming.py [--worker-class gevent|gthread] [--workers split|single]
         [--levels 1,10,50] [--conversations 1,10,50] [--duration 30] [--streams 5000]
@@ -7,7 +7,7 @@ Starts embedded PostgreSQL + Redis, gunicorn (the worker class under test), Cele
 OpenAI-compatible server that streams a fixed answer after `--model-delay` ms. Celery runs as
 `--workers split` (default, the recommended layout): one worker for `critical` (chat answers) with a
 thread pool, since an answer mostly waits on the model and the database, plus a prefork worker for
-the other queues; `single` is one prefork x4 worker on every queue (the layout before issue 6).
+the other queues; `single` is one prefork x4 worker on every queue (the earlier layout).
 
 overhead = (first answer event seen by the client) - (POST sent) - (model time to its first token,
 which the engine records in the reply's metadata.timings), with the offline default model and with
@@ -43,6 +43,7 @@ import psutil
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from client import wait_task  # noqa: E402
 from common import free_port, percentile  # noqa: E402
 
 DOC = ("# Refund policy\n\nRefunds are processed within five business days after we receive the returned item. "
@@ -221,20 +222,6 @@ def setup(url: str, fake_base: str) -> tuple[dict, dict]:
             break
         time.sleep(0.5)
     return auth, agents
-
-
-def wait_task(s, url, ack, timeout=60):
-    if "status_url" not in ack:
-        return ack
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        body = s.get(url + ack["status_url"]).json()
-        if body["status"] in ("completed", "failed"):
-            if body["status"] == "failed":
-                raise RuntimeError(body)
-            return body["result"]
-        time.sleep(0.2)
-    raise RuntimeError("task timeout")
 
 
 # --- 1. overhead ---------------------------------------------------------------------------------

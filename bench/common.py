@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -11,15 +10,11 @@ from pathlib import Path
 
 import requests
 
+from knowrithm.infra.embedded import free_port
+
 # Settings the caller may have exported: the benchmark measures the embedded default.
 PLATFORM_VARS = ("SQLALCHEMY_DATABASE_URI", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND",
                  "SECRET_KEY", "JWT_SECRET_KEY", "ENCRYPTION_KEY", "SUPER_ADMIN_PASSWORD", "UPLOAD_FOLDER")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def knowrithm() -> list[str]:

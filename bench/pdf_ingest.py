@@ -57,7 +57,8 @@ def build_pdf(pages: int, corpus: Path) -> tuple[bytes, str]:
 
 def over_http(data: bytes, last_sentence: str, pages: int) -> None:
     import requests
-    from chat_streaming import Node, wait_task
+    from chat_streaming import Node
+    from client import wait_task
 
     with tempfile.TemporaryDirectory() as tmp:
         node = Node(Path(tmp), "gevent", 2)

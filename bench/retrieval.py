@@ -1,8 +1,14 @@
 """Retrieval quality and latency on BEIR SciFact, through the platform's own code.
 
-The corpus goes through the ingestion pipeline (storage -> parser -> chunker -> embedder ->
-`store_chunks`) into one agent of one company, in an embedded PostgreSQL; queries go
-through `search_chunks`, the function chat uses. Chunk hits are folded to documents (first
+The corpus goes through the production path: the upload service `POST /document/upload` calls
+(`upload_documents`, one call per 100 files), the `process_document` tasks on the `slow` queue
+of a real Celery worker running in this process (threads), i.e. shared embedding batches and
+bulk chunk writes (documents/pipeline/batch.py), into one agent of one company in an embedded
+PostgreSQL (+ Redis as the broker). It prints documents/s, the peak RSS of the process (API
+service + worker + model), the whole node's peak memory (this process, PostgreSQL and Redis,
+as PSS), and with --naive the same texts through a naive loop over the
+same ONNX model in the same run (batch 64 in corpus order, padding to each batch's longest
+text), so the pipeline's ratio to it. Queries go through `search_chunks`, the function chat uses. Chunk hits are folded to documents (first
 hit wins) and scored with nDCG@10 and Recall@100 against a qrels file.
 
     python bench/retrieval.py --data ../shared/data/scifact --qrels ../shared/data/scifact/qrels/train.tsv
@@ -70,37 +76,42 @@ def make_app(db_dir: Path):
     from knowrithm.app import create_app
     from knowrithm.bootstrap import bootstrap
     from knowrithm.config import Settings
-    from knowrithm.infra.embedded import EmbeddedPostgres
+    from knowrithm.infra.embedded import EmbeddedPostgres, EmbeddedRedis
 
-    pg = EmbeddedPostgres(db_dir / "pg")
-    uri = pg.start("knowrithm_bench")
-    settings = Settings(_env_file=None, SQLALCHEMY_DATABASE_URI=uri, UPLOAD_FOLDER=str(db_dir / "uploads"),
+    pg, redis = EmbeddedPostgres(db_dir / "pg"), EmbeddedRedis(db_dir / "redis")
+    uri, redis_url = pg.start("knowrithm_bench"), redis.start()
+    settings = Settings(_env_file=None, SQLALCHEMY_DATABASE_URI=uri, REDIS_URL=redis_url,
+                        UPLOAD_FOLDER=str(db_dir / "uploads"), MAX_FILE_SIZE=10 * 1024 * 1024,
                         SUPER_ADMIN_PASSWORD="bench-only-password-1", LOG_JSON=False, LOG_LEVEL="WARNING")
     app = create_app(settings)
     with app.app_context():
         bootstrap(app)
-    return app, pg
+    return app, (pg, redis)
 
 
 def ensure_agent(corpus_name: str):
     from sqlalchemy import select
 
     from knowrithm.domains.agents.models import Agent
+    from knowrithm.domains.auth.models import User
     from knowrithm.domains.companies.models import Company
     from knowrithm.infra.db import db
 
     agent = db.session.execute(select(Agent).where(Agent.name == f"bench-{corpus_name}")
                                .execution_options(all_companies=True)).scalar_one_or_none()
     if agent is not None:
-        return agent, False
+        user = db.session.execute(select(User.id).where(User.company_id == agent.company_id)).scalar_one()
+        return agent, user, False
     company = Company(name=f"Bench {corpus_name}", email=f"bench-{uuid.uuid4().hex[:8]}@bench.test")
     db.session.add(company)
     db.session.flush()
+    user = User(company_id=company.id, email=f"bench-{uuid.uuid4().hex[:8]}@bench.test",
+                username=f"bench_{uuid.uuid4().hex[:8]}", password_hash="!", role="admin", status="active")
     agent = Agent(id=uuid.uuid4(), company_id=company.id, name=f"bench-{corpus_name}", status="active",
                   personality_traits={}, capabilities=[], operating_hours={}, languages=[])
-    db.session.add(agent)
+    db.session.add_all([user, agent])
     db.session.commit()
-    return agent, True
+    return agent, user.id, True
 
 
 def missing_documents(agent, corpus):
@@ -115,44 +126,76 @@ def missing_documents(agent, corpus):
     return [row for row in corpus if f"{row[0]}.txt" not in done]
 
 
-def ingest(app, agent, corpus, batch_docs: int = 256) -> dict:
-    """Upload-equivalent + pipeline, embedding across documents in batches (as a bulk import would)."""
-    from knowrithm.domains.documents.embedding import agent_embedder, embed_in_batches
-    from knowrithm.domains.documents.models import Document
-    from knowrithm.domains.documents.pipeline.ingest import prepare, store_chunks
-    from knowrithm.infra.db import db, utcnow
-    from knowrithm.integrations.storage import get_storage
+def ingest(app, agent, user_id, corpus, files_per_upload: int = 100, workers: int = 2) -> dict:
+    """Upload through the upload service; a Celery worker in this process indexes (the production path)."""
+    from celery.contrib.testing.worker import start_worker
+    from sqlalchemy import func, select
+    from werkzeug.datastructures import FileStorage
 
-    storage = get_storage(app.config["SETTINGS"])
-    embedder = agent_embedder(agent)
+    from knowrithm.domains.documents.models import Document
+    from knowrithm.domains.documents.upload import upload_documents
+    from knowrithm.infra.db import db
+    from knowrithm.infra.tenancy import company_scope
+
+    agent_id, company_id = agent.id, agent.company_id
     started = time.perf_counter()
-    chunks_total = 0
-    for start in range(0, len(corpus), batch_docs):
-        prepared = []
-        for corpus_id, title, text in corpus[start:start + batch_docs]:
-            doc_id = uuid.uuid4()
-            data = f"{title}\n\n{text}".encode()
-            stored = storage.save(f"{agent.company_id}/{agent.id}/{doc_id}/{corpus_id}.txt", io.BytesIO(data))
-            doc = Document(id=doc_id, company_id=agent.company_id, agent_id=agent.id, original_filename=f"{corpus_id}.txt",
-                           filename=f"{corpus_id}.txt", title=title[:500] or None, document_type="txt",
-                           storage_path=stored.key, file_size=stored.size, content_hash=stored.sha256,
-                           status="processing", processing_started_at=utcnow(), extra_metadata={"corpus_id": corpus_id})
-            db.session.add(doc)
-            db.session.commit()
-            prepared.append(prepare(doc))
-        texts = [c.embedding_text() for p in prepared for c in p.chunks]
-        vectors = iter(embed_in_batches(embedder, texts, batch_size=32))
-        for p in prepared:
-            chunk_vectors = [next(vectors) for _ in p.chunks]
-            p.document.embedded_at = utcnow()
-            chunks_total += store_chunks(p.document, p.chunks, chunk_vectors, embedder.model_key)
-            p.document.status, p.document.progress, p.document.processed_at = "processed", 100, utcnow()
-        agent.active_embedding_model = embedder.model_key
-        db.session.commit()
-        done = min(start + batch_docs, len(corpus))
-        if done % 1024 < batch_docs or done == len(corpus):
-            print(f"  ingested {done}/{len(corpus)} documents ({time.perf_counter() - started:.0f} s)", flush=True)
-    return {"documents": len(corpus), "chunks": chunks_total, "seconds": time.perf_counter() - started}
+    uploaded = 0
+    with start_worker(app.extensions["celery"], pool="threads", concurrency=workers, queues=["slow"],
+                      perform_ping_check=False, loglevel="WARNING", shutdown_timeout=60):
+        for start in range(0, len(corpus), files_per_upload):
+            files = [FileStorage(io.BytesIO(f"{title}\n\n{text}".encode()), filename=f"{corpus_id}.txt",
+                                 content_type="text/plain")
+                     for corpus_id, title, text in corpus[start:start + files_per_upload]]
+            with app.test_request_context(), company_scope(company_id):
+                body, _ = upload_documents(company_id=company_id, user_id=user_id, agent_id=agent_id, files=files,
+                                           urls=[], metadata={})
+                uploaded += len(body.get("documents") or [])
+                db.session.remove()
+        last = -1
+        while True:
+            with app.app_context(), company_scope(company_id):
+                counts = dict(db.session.execute(select(Document.status, func.count()).where(
+                    Document.agent_id == agent_id).group_by(Document.status)).all())
+                db.session.remove()
+            done = counts.get("processed", 0) + counts.get("failed", 0)
+            if done // 1000 != last // 1000:
+                print(f"  processed {done}/{uploaded} documents ({time.perf_counter() - started:.0f} s)", flush=True)
+            last = done
+            if done >= uploaded:
+                break
+            time.sleep(0.5)
+    with app.app_context(), company_scope(company_id):
+        from knowrithm.domains.documents.models import DocumentChunk
+
+        chunks = db.session.execute(select(func.count(DocumentChunk.id))
+                                    .where(DocumentChunk.agent_id == agent_id)).scalar_one()
+        db.session.remove()
+    return {"documents": uploaded, "failed": counts.get("failed", 0), "chunks": chunks,
+            "seconds": time.perf_counter() - started}
+
+
+def naive_loop(corpus, batch: int = 64) -> float:
+    """Texts/s of the same texts through the same ONNX weights, directly: batches of 64 in corpus
+    order, truncated to 256 tokens, padded to each batch's longest text."""
+    import numpy as np
+
+    from knowrithm.integrations.embeddings.base import EmbeddingConfig
+    from knowrithm.integrations.embeddings.local import LocalEmbedder, _runtime
+
+    runtime = _runtime(EmbeddingConfig(model="all-MiniLM-L6-v2"))
+    texts = [f"{title}\n\n{text}" for _, title, text in corpus]
+
+    def run(chunk):  # the tokenizer pads each call to its longest text
+        encodings = runtime.tokenizer.encode_batch(chunk)
+        arrays = [np.array([getattr(e, f) for e in encodings], dtype=np.int64)
+                  for f in ("ids", "attention_mask", "type_ids")]
+        LocalEmbedder._embed_batch(runtime, *arrays, np)
+
+    run(texts[:8])  # warm-up
+    started = time.perf_counter()
+    for i in range(0, len(texts), batch):
+        run(texts[i:i + batch])
+    return len(texts) / (time.perf_counter() - started)
 
 
 def evaluate(app, agent, queries, qrels, mode: str) -> dict:
@@ -162,8 +205,9 @@ def evaluate(app, agent, queries, qrels, mode: str) -> dict:
     from knowrithm.domains.search.service import search_chunks
     from knowrithm.infra.db import db
 
+    agent_id = agent.id  # read once: the ORM object is not touched inside the timed loop
     names = dict(db.session.execute(select(Document.id, Document.original_filename)
-                                    .where(Document.agent_id == agent.id)).all())
+                                    .where(Document.agent_id == agent_id)).all())
     from knowrithm.domains.search import service
 
     # "hybrid-rrf" / "hybrid-convex" force a fusion; plain "hybrid" is the platform default.
@@ -176,7 +220,7 @@ def evaluate(app, agent, queries, qrels, mode: str) -> dict:
     ndcgs, recalls, latencies = [], [], []
     for qid, text in queries.items():
         t0 = time.perf_counter()
-        results = search_chunks(agent_id=agent.id, query=text, limit=100, mode=mode)
+        results = search_chunks(agent_id=agent_id, query=text, limit=100, mode=mode)
         latencies.append((time.perf_counter() - t0) * 1000)
         ranked: list[str] = []
         for r in results:
@@ -191,6 +235,58 @@ def evaluate(app, agent, queries, qrels, mode: str) -> dict:
             "p50_ms": latencies[len(latencies) // 2], "p95_ms": latencies[int(len(latencies) * 0.95) - 1]}
 
 
+class NodeMemory:
+    """The peak of the whole node's memory while it runs: this process (API service, worker,
+    model), the embedded PostgreSQL (postmaster and every backend) and Redis. Summed as PSS, so
+    pages shared between PostgreSQL's processes count once."""
+
+    def __init__(self, marker: Path, interval: float = 0.5):
+        import threading
+
+        self.marker, self.interval, self.peak = str(marker), interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _processes(self):
+        import psutil
+
+        found = {psutil.Process().pid: psutil.Process()}
+        for proc in psutil.process_iter(["cmdline"]):
+            try:
+                if self.marker in " ".join(proc.info["cmdline"] or []):
+                    for p in (proc, *proc.children(recursive=True)):
+                        found[p.pid] = p
+            except psutil.Error:
+                pass
+        return found.values()
+
+    def sample(self) -> int:
+        import psutil
+
+        total = 0
+        for proc in self._processes():
+            try:
+                total += proc.memory_full_info().pss
+            except psutil.Error:  # a backend that just exited
+                pass
+        self.peak = max(self.peak, total)
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def __enter__(self):
+        self.sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "scifact")
@@ -201,30 +297,50 @@ def main(argv=None) -> int:
     parser.add_argument("--db-dir", type=Path, default=None, help="keep the database here between runs")
     parser.add_argument("--limit-docs", type=int, default=None, help="ingest only the first N documents")
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime/torch threads")
+    parser.add_argument("--workers", type=int, default=2, help="Celery worker threads indexing the uploads")
+    parser.add_argument("--naive", action="store_true",
+                        help="also time a naive model loop over the same texts, before ingestion")
     args = parser.parse_args(argv)
     if args.threads:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)
     qrels_path = args.qrels or args.data / "qrels" / "train.tsv"
     db_dir = args.db_dir or Path(os.environ.get("TMPDIR", "/tmp")) / f"knowrithm-bench-{os.getpid()}"
     db_dir.mkdir(parents=True, exist_ok=True)
-    app, pg = make_app(db_dir)
+    app, services = make_app(db_dir)
     try:
+        from knowrithm.infra.db import db
         from knowrithm.infra.tenancy import company_scope
 
         with app.app_context():
             corpus_name = args.data.name + (f"-{args.limit_docs}" if args.limit_docs else "")
-            agent, fresh = ensure_agent(corpus_name)
+            agent, user_id, fresh = ensure_agent(corpus_name)
             with company_scope(agent.company_id):
                 corpus = load_corpus(args.data, args.limit_docs)
                 if not fresh:  # resume an interrupted ingestion: only documents not yet processed
                     corpus = missing_documents(agent, corpus)
                 if corpus:
-                    print(f"ingesting {len(corpus)} documents through the pipeline ...", flush=True)
-                    stats = ingest(app, agent, corpus)
+                    naive = None
+                    if args.naive:  # in a child process: its model arena must not count in our peak RSS
+                        import multiprocessing
+                        from concurrent.futures import ProcessPoolExecutor
+
+                        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                            naive = pool.submit(naive_loop, corpus).result()
+                    if naive:
+                        print(f"naive model loop: {len(corpus)} texts at {naive:.1f} texts/s (load average "
+                              f"{os.getloadavg()[0]:.1f})", flush=True)
+                    print(f"ingesting {len(corpus)} documents through the upload service and a worker ...", flush=True)
+                    agent_id = agent.id
+                    with NodeMemory(db_dir) as node:
+                        stats = ingest(app, agent, user_id, corpus, workers=args.workers)
                     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-                    print(f"ingestion: {stats['documents']} documents, {stats['chunks']} chunks in "
-                          f"{stats['seconds']:.1f} s ({stats['documents'] / stats['seconds']:.1f} docs/s); "
-                          f"peak RSS {rss:.0f} MiB", flush=True)
+                    rate = stats["documents"] / stats["seconds"]
+                    print(f"ingestion: {stats['documents']} documents ({stats['failed']} failed), {stats['chunks']} "
+                          f"chunks in {stats['seconds']:.1f} s ({rate:.1f} docs/s"
+                          + (f", {rate / naive:.2f}x the naive loop" if naive else "")
+                          + f"); peak RSS {rss:.0f} MiB; whole node (this process, PostgreSQL, Redis) peak "
+                          f"{node.peak / 2**20:.0f} MiB PSS (load average {os.getloadavg()[0]:.1f})", flush=True)
+                    agent = db.session.get(type(agent), agent_id)
                 subset = set(args.queries.split(",")) if args.queries else None
                 queries, qrels = load_queries(args.data, qrels_path, subset)
                 print(f"{len(queries)} queries judged in {qrels_path.name}")
@@ -238,7 +354,8 @@ def main(argv=None) -> int:
         final = results.get("hybrid") or list(results.values())[-1]
         print(f"nDCG@10={final['ndcg10']:.4f} Recall@100={final['recall100']:.4f}")
     finally:
-        pg.stop()
+        for service in reversed(services):
+            service.stop()
         if args.db_dir is None:  # a throwaway database: do not leave gigabytes in /tmp
             import shutil
 

@@ -40,19 +40,20 @@ def main() -> int:
     texts = [json.loads(line)["text"][:1500] for line in open(args.data / "corpus.jsonl")]
     queries = [json.loads(line)["text"] for line in open(args.data / "queries.jsonl")][: args.queries]
     with tempfile.TemporaryDirectory() as tmp:
-        app, pg = make_app(args.db_dir or Path(tmp))
+        app, services = make_app(args.db_dir or Path(tmp))
         try:
-            from knowrithm.domains.documents.embedding import agent_embedder
+            from knowrithm.domains.llm.embedding import agent_embedder
 
             with app.app_context():
-                agent, created = ensure_agent("scale")
+                agent, _, created = ensure_agent("scale")
                 embedder = agent_embedder(agent)
                 model_key, dim = embedder.model_key, len(embedder.embed_query("dimension probe"))
                 if created:
                     fill(agent, args.chunks, texts, model_key, dim)
                 run(app, agent, queries, args.explain)
         finally:
-            pg.stop()
+            for service in services:  # embedded PostgreSQL and Redis
+                service.stop()
     return 0
 
 
@@ -176,7 +177,7 @@ def time_phases(phases):
 def explain_one(agent, query):
     from sqlalchemy import text
 
-    from knowrithm.domains.documents.embedding import agent_embedder
+    from knowrithm.domains.llm.embedding import agent_embedder
     from knowrithm.domains.search import ranking
     from knowrithm.domains.search.service import ALPHA, FUSION
     from knowrithm.infra.db import db

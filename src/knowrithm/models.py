@@ -1,5 +1,6 @@
 """Imports every model so SQLAlchemy's metadata (and Alembic autogenerate) sees them all."""
-from knowrithm.domains.admin.models import AuditLog, SystemConfig  # noqa: F401
+from knowrithm.domains.admin.models import SystemConfig  # noqa: F401
+from knowrithm.domains.audit.models import AuditLog  # noqa: F401
 from knowrithm.domains.agents.models import Agent  # noqa: F401
 from knowrithm.domains.analytics.models import ApiRequestLog  # noqa: F401
 from knowrithm.domains.auth.models import ApiKey, User  # noqa: F401

@@ -1,7 +1,7 @@
 """Celery entry point (`celery -A knowrithm.worker ...`) and the one routing and beat table."""
 from __future__ import annotations
 
-from celery.schedules import crontab  # noqa: F401  (used by schedules as they are added)
+from celery.schedules import crontab
 
 # Task name prefix -> queue. Chat answers are latency-critical; ingestion is slow.
 TASK_ROUTES = {
@@ -18,9 +18,16 @@ TASK_ROUTES = {
 BEAT_SCHEDULE = {
     "prune-task-records": {"task": "knowrithm.maintenance.prune_task_records", "schedule": 3600.0},
     "flush-api-request-logs": {"task": "knowrithm.maintenance.flush_api_request_logs", "schedule": 60.0},
+    # five minutes past each hour: the last hour's logs are in (buffers flush every minute)
+    "roll-up-request-logs": {"task": "knowrithm.maintenance.roll_up_request_logs",
+                             "schedule": crontab(minute=5)},
     "reap-stuck-documents": {"task": "knowrithm.documents.reap_stuck_documents", "schedule": 600.0},
     "schedule-website-crawls": {"task": "knowrithm.maintenance.schedule_website_crawls", "schedule": 300.0},
     "vector-indexes": {"task": "knowrithm.maintenance.vector_indexes", "schedule": 600.0},
+    # Data lifecycle, nightly (UTC): soft-deleted rows past their grace period.
+    "purge-soft-deleted": {"task": "knowrithm.maintenance.purge_soft_deleted", "schedule": crontab(hour=3, minute=10)},
+    "enforce-retention": {"task": "knowrithm.maintenance.enforce_retention", "schedule": crontab(hour=3, minute=40)},
+    "nightly-backup": {"task": "knowrithm.maintenance.nightly_backup", "schedule": crontab(hour=2, minute=30)},
 }
 
 WORKER_QUEUES = "critical,default,low,slow"
@@ -36,6 +43,14 @@ OTHER_QUEUES = "default,low,slow"
 def __getattr__(name: str):
     # Built lazily so that importing the routing table does not build an app.
     if name in ("celery", "app"):
+        import os
+        import tempfile
+
+        # Prometheus multiprocess mode for prefork children (infra/metrics.py): set before the
+        # app imports prometheus-client. A directory named in the environment is cleared when
+        # the worker starts (system.tasks), not here: beat and `celery inspect` load this too.
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="knowrithm-metrics-worker-")
         from .app import create_app
 
         flask_app = create_app()

@@ -53,7 +53,7 @@ def user_headers(app, http, tenant, role="user") -> dict:
 def audit_rows(app, event_type: str) -> list:
     from sqlalchemy import select
 
-    from knowrithm.domains.admin.models import AuditLog
+    from knowrithm.domains.audit.models import AuditLog
     from knowrithm.infra.db import db
 
     with app.app_context():

@@ -1,4 +1,4 @@
-"""System metrics, audit log and configuration (CONTRACT §2.4 D4-D8 + Appendix B aliases)."""
+"""System metrics, audit log and configuration, with the SDK's path aliases."""
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -49,6 +49,11 @@ def test_system_metrics_count_the_last_24_hours(app, companies, sdk_a, sdk_b, sd
     assert one["summary"]["last_24h"]["leads_created"] == 1
     platform = sa.admin.get_company_system_metrics(headers=headers)
     assert platform["company_id"] is None and platform["summary"]["last_24h"]["leads_created"] == 4
+    figures = platform["platform"]  # queues, workers and the database, now (super admin only)
+    assert set(figures["queue_depth"]) == {"critical", "default", "low", "slow", "dead_letter"}
+    assert figures["database"]["connections"] >= 1 and figures["database"]["size_bytes"] > 0
+    assert figures["database"]["pool_capacity"] > 0 and isinstance(figures["workers_alive"], int)
+    assert "platform" not in one and "platform" not in sdk_a.admin.get_company_system_metrics()
 
     err = _error(lambda: sdk_a.admin.get_company_system_metrics(company_id=str(companies[1].company_id)))
     assert err.status_code == 403

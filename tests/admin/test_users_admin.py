@@ -1,4 +1,4 @@
-"""Administration of users (CONTRACT §2.4 D1-D3, D9-D12) through knowrithm-py."""
+"""Administration of users (list, status, role, forced reset, impersonation) through knowrithm-py."""
 import uuid
 from datetime import datetime, timedelta, timezone
 

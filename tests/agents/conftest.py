@@ -76,6 +76,20 @@ def db_call(app, fn):
             db.session.remove()
 
 
+def unlink_settings(app, agent_id: str) -> None:
+    """Leaves the agent without LLM settings (a configuration only a direct write can make)."""
+    from sqlalchemy import update
+
+    from knowrithm.domains.agents.models import Agent
+    from knowrithm.infra.db import db
+
+    def unlink():
+        db.session.execute(update(Agent).where(Agent.id == uuid.UUID(agent_id)).values(llm_settings_id=None))
+        db.session.commit()
+
+    db_call(app, unlink)
+
+
 def agent_row(app, agent_id):
     from sqlalchemy import select
 

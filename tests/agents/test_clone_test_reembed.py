@@ -1,4 +1,4 @@
-"""G12 (test), G14 (clone) and re-embedding when the embedding model changes (issue 4 item 6)."""
+"""Testing and cloning an agent, and re-embedding when the embedding model changes."""
 from __future__ import annotations
 
 import uuid
@@ -6,7 +6,7 @@ import uuid
 import pytest
 from knowrithm_py.dataclass.error import KnowrithmAPIError
 
-from tests.agents.conftest import add_document, agent_row, db_call, wait_for
+from tests.agents.conftest import add_document, agent_row, db_call, unlink_settings, wait_for
 
 
 def chunks_of(app, agent_id):
@@ -62,18 +62,8 @@ def test_test_agent_needs_only_read_access(sdk_a, sdk_for, make_agent, companies
 
 
 def test_configuration_errors_fail_the_task_with_a_string(app, sdk_a, make_agent):
-    from sqlalchemy import update
-
-    from knowrithm.domains.agents.models import Agent
-    from knowrithm.infra.db import db
-
     created = make_agent(sdk_a)["agent"]
-
-    def unlink():
-        db.session.execute(update(Agent).where(Agent.id == uuid.UUID(created["id"])).values(llm_settings_id=None))
-        db.session.commit()
-
-    db_call(app, unlink)
+    unlink_settings(app, created["id"])
     with pytest.raises(KnowrithmAPIError) as err:
         sdk_a.agents.test_agent(created["id"], query="hi")
     assert "no LLM settings" in err.value.message

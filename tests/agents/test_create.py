@@ -1,4 +1,4 @@
-"""G1/G2: creating agents (flat ids, nested names, company default) and bad input."""
+"""Creating agents (flat ids, nested names, company default) and bad input."""
 from __future__ import annotations
 
 import pytest
@@ -7,7 +7,7 @@ from knowrithm_py.dataclass.error import KnowrithmAPIError
 from tests.agents.conftest import agent_row, db_call
 from tests.conftest import poll_task
 
-# Every Agent key of CONTRACT §1.12.
+# Every key of the SDK's Agent object.
 AGENT_KEYS = {"id", "company_id", "name", "description", "avatar_url", "status", "model_name", "llm_settings_id",
               "personality_traits", "capabilities", "operating_hours", "languages", "temperature", "max_tokens",
               "embed_code", "last_trained", "total_conversations", "total_messages", "average_rating", "documents",

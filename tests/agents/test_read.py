@@ -1,4 +1,4 @@
-"""G3/G4/G5/G11/G13: listing, lookup by name, the public route, embed code and stats."""
+"""Agents: listing, lookup by name, the public route, embed code and stats."""
 from __future__ import annotations
 
 import uuid
@@ -6,7 +6,7 @@ import uuid
 import pytest
 from knowrithm_py.dataclass.error import KnowrithmAPIError
 
-from tests.agents.conftest import add_conversation, add_document, db_call
+from tests.agents.conftest import add_conversation, add_document, unlink_settings
 
 
 def test_list_filters_paginates_and_aliases_data(sdk_a, make_agent):
@@ -29,6 +29,9 @@ def test_list_filters_paginates_and_aliases_data(sdk_a, make_agent):
     assert len(page1["agents"]) == 2 and len(page2["agents"]) == 1
     assert not {a["id"] for a in page1["agents"]} & {a["id"] for a in page2["agents"]}
     assert sdk_a.agents.list_agents(per_page=500)["pagination"]["per_page"] == 100
+    # A page far past the end (its offset overflows a bigint) is an empty page, not a 400.
+    far = sdk_a.agents.list_agents(page=60177100162092531712, per_page=100)
+    assert far["agents"] == [] and far["pagination"]["total"] == 3
 
 
 def test_list_is_company_scoped(sdk_a, sdk_b, make_agent):
@@ -84,6 +87,31 @@ def test_public_get_ignores_credentials_and_shows_safe_fields(sdk_factory, sdk_a
         assert http.get(f"/api/v1/agent/{missing}").status_code == 404
 
 
+def test_get_gives_the_owning_company_the_full_agent(app, sdk_a, sdk_b, sdk_factory, make_agent, http,
+                                                    super_admin_token):
+    created = make_agent(sdk_a, name="Owned bot", system_prompt="OWNER PROMPT")["agent"]
+    add_conversation(app, created, messages=3, rating=4.0)
+    full = sdk_a.agents.get_agent(created["id"])
+    agent = full["agent"]
+    assert full["id"] == created["id"] and full["name"] == "Owned bot"
+    assert agent["model_name"] == "extractive" and agent["system_prompt"] == "OWNER PROMPT"
+    assert agent["total_conversations"] == 1 and agent["total_messages"] == 3 and agent["average_rating"] == 4.0
+    assert agent["llm_settings_id"] == created["llm_settings_id"]
+    admin = http.get(f"/api/v1/agent/{created['id']}", headers={"Authorization": f"Bearer {super_admin_token}"})
+    assert admin.json()["agent"]["total_messages"] == 3
+
+    # Another company, a lead of the owner, and an anonymous caller get the widget's safe fields only.
+    lead = sdk_factory().leads.register_lead({"agent_id": created["id"], "first_name": "Vi", "last_name": "S",
+                                               "email": "vi@example.com"})
+    lead_view = http.get(f"/api/v1/agent/{created['id']}",
+                         headers={"Authorization": f"Bearer {lead['access_token']}"}).json()["agent"]
+    for view in (sdk_b.agents.get_agent(created["id"])["agent"], sdk_factory().agents.get_agent(created["id"])["agent"],
+                 lead_view):
+        assert view["name"] == "Owned bot" and view["company_id"] == created["company_id"]
+        for private in ("system_prompt", "model_name", "total_conversations", "total_messages", "average_rating"):
+            assert private not in view
+
+
 def test_public_get_hides_deleted_agents(sdk_a, sdk_factory, make_agent):
     created = make_agent(sdk_a)["agent"]
     sdk_a.agents.delete_agent(created["id"])
@@ -109,18 +137,8 @@ def test_embed_code(sdk_a, sdk_b, make_agent, settings):
 
 
 def test_embed_code_needs_settings(app, sdk_a, make_agent):
-    from sqlalchemy import update
-
-    from knowrithm.domains.agents.models import Agent
-    from knowrithm.infra.db import db
-
     created = make_agent(sdk_a)["agent"]
-
-    def unlink():
-        db.session.execute(update(Agent).where(Agent.id == uuid.UUID(created["id"])).values(llm_settings_id=None))
-        db.session.commit()
-
-    db_call(app, unlink)
+    unlink_settings(app, created["id"])
     with pytest.raises(KnowrithmAPIError) as err:
         sdk_a.agents.get_embed_code(created["id"])
     assert err.value.status_code == 400 and err.value.error_code == "AGENT_NOT_CONFIGURED"
@@ -142,3 +160,23 @@ def test_stats_and_counts_come_from_the_tables(app, sdk_a, sdk_b, make_agent):
     with pytest.raises(KnowrithmAPIError) as err:
         sdk_b.agents.get_agent_stats(created["id"])
     assert err.value.status_code == 404
+
+
+def test_the_listing_served_from_memory_follows_every_write(app, sdk_a, sdk_b, make_agent):
+    """`GET /agent` pages are kept in process memory (infra/read_cache.py): each change, by the
+    API, by a write straight to the tables, or by a deleted agent, shows on the very next read,
+    and another company's changes never reach this company's page."""
+    created = make_agent(sdk_a, name="Cached")["agent"]
+    first = sdk_a.agents.list_agents()
+    assert sdk_a.agents.list_agents() == first  # a second read, the same answer
+    sdk_a.agents.update_agent(created["id"], {"name": "Renamed"})
+    assert sdk_a.agents.list_agents()["agents"][0]["name"] == "Renamed"
+    add_conversation(app, created, messages=4, rating=5.0)  # written by another session, no API call
+    listed = sdk_a.agents.list_agents()["agents"][0]
+    assert listed["total_conversations"] == 1 and listed["total_messages"] == 4
+    make_agent(sdk_b, name="Other company")
+    assert [a["name"] for a in sdk_a.agents.list_agents()["agents"]] == ["Renamed"]
+    spare = make_agent(sdk_a, name="Spare")["agent"]
+    assert {a["name"] for a in sdk_a.agents.list_agents()["agents"]} == {"Renamed", "Spare"}
+    sdk_a.agents.delete_agent(spare["id"])
+    assert [a["name"] for a in sdk_a.agents.list_agents()["agents"]] == ["Renamed"]

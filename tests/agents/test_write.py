@@ -1,4 +1,4 @@
-"""G6–G10: updates (async and /sdk sync, settings replacement), delete and restore."""
+"""Agent updates (async and /sdk sync, settings replacement), delete and restore."""
 from __future__ import annotations
 
 import uuid

@@ -1,4 +1,4 @@
-"""Company analytics (CONTRACT §2.17) through knowrithm-py, on data written to the real database."""
+"""Company analytics through knowrithm-py, on data written to the real database."""
 import csv
 import io
 from datetime import timedelta

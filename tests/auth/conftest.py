@@ -3,18 +3,13 @@ from __future__ import annotations
 
 import email
 import json
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from knowrithm.infra.embedded import free_port
 
 
 class Mailbox:

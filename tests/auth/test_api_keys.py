@@ -1,4 +1,5 @@
-"""CONTRACT §2.2 B1–B4 and §1.2 scope/precedence rules through knowrithm-py."""
+"""API keys, their scopes and credential precedence (docs/api-compatibility.md, "Authentication") through
+knowrithm-py."""
 from __future__ import annotations
 
 import uuid
@@ -19,7 +20,7 @@ def api_error(call) -> KnowrithmAPIError:
 def audit_events(app, **where) -> list[str]:
     from sqlalchemy import select
 
-    from knowrithm.domains.admin.models import AuditLog
+    from knowrithm.domains.audit.models import AuditLog
     from knowrithm.infra.db import db
 
     with app.app_context():
@@ -31,7 +32,7 @@ def audit_events(app, **where) -> list[str]:
     return events
 
 
-# --- B1–B3 -------------------------------------------------------------------------------
+# --- create, list, revoke -------------------------------------------------------------------------------
 
 def test_create_list_use_and_revoke_a_key(sdk_factory, admin_a, companies, app):
     sdk = sdk_factory()
@@ -194,7 +195,7 @@ def test_public_routes_ignore_bad_credentials(sdk_factory, http):
     assert resp.status_code == 200
 
 
-# --- scopes (§1.2 rule 5) --------------------------------------------------------------------
+# --- scopes -------------------------------------------------------------------------------
 
 def _attempts(client):
     """One call per method class: GET (read), PUT (update/write), POST (write)."""

@@ -1,4 +1,4 @@
-"""CONTRACT §2.2 B5–B11: API-usage analytics computed from the per-request log rows."""
+"""API-usage analytics computed from the per-request log rows."""
 from __future__ import annotations
 
 import uuid
@@ -114,16 +114,60 @@ def test_buffered_rows_reach_the_database_through_the_maintenance_task(app, comp
     from sqlalchemy import func, select
 
     from knowrithm.domains.analytics.models import ApiRequestLog
-    from knowrithm.domains.analytics.request_log import BUFFER_KEY
+    from knowrithm.domains.auth.request_log import BUFFER_KEY
     from knowrithm.domains.analytics.tasks import flush_api_request_logs
     from knowrithm.infra.db import db
 
     client = sdk_factory(*make_api_key(app, companies[0], ("read",)))
     for _ in range(3):
         client.users.get_profile({})
+    # The request hook keeps records in the process; a background thread pushes them to Redis.
+    import time
+
+    deadline = time.time() + 30
+    while app.extensions["redis"].llen(BUFFER_KEY) < 3 and time.time() < deadline:
+        time.sleep(0.1)
     with app.app_context():
         assert app.extensions["redis"].llen(BUFFER_KEY) == 3
         assert flush_api_request_logs.run() == {"flushed": 3}
         assert db.session.execute(select(func.count(ApiRequestLog.id))).scalar() == 3
         assert flush_api_request_logs.run() == {"flushed": 0}  # idempotent
         db.session.remove()
+
+
+def test_a_full_buffer_is_flushed_by_a_worker_not_by_the_api(app, companies, sdk_factory, celery_worker, monkeypatch):
+    """Past FLUSH_AT buffered rows the API's pushing thread asks a worker to write them (one
+    request in flight at a time); it writes them itself only when nobody drained a much larger
+    buffer. Either way every row arrives once."""
+    import json
+    import time
+
+    from sqlalchemy import func, select
+
+    from knowrithm.domains.analytics.models import ApiRequestLog
+    from knowrithm.domains.auth import request_log
+    from knowrithm.infra.db import db
+
+    r = app.extensions["redis"]
+    asked = []
+    real_request = request_log._request_flush
+    monkeypatch.setattr(request_log, "_request_flush", lambda a: asked.append(1) or real_request(a))
+    row = [None, str(companies[0].company_id), None, "GET", "/api/v1/agent", 200, 1.0, time.time(), "anonymous",
+           None, "127.0.0.1"]
+    r.rpush(request_log.BUFFER_KEY, *[json.dumps(row)] * request_log.FLUSH_AT)
+    client = sdk_factory(*make_api_key(app, companies[0], ("read",)))
+    client.users.get_profile({})  # starts this process's pushing thread, which finds the buffer full
+
+    def stored() -> int:
+        with app.app_context():
+            try:
+                return db.session.execute(select(func.count(ApiRequestLog.id))).scalar()
+            finally:
+                db.session.remove()
+
+    deadline = time.time() + 30
+    while stored() < request_log.FLUSH_AT + 1 and time.time() < deadline:
+        time.sleep(0.2)
+    assert stored() == request_log.FLUSH_AT + 1 and r.llen(request_log.BUFFER_KEY) == 0
+    assert asked and request_log.FLUSH_AT + 1 < request_log.FLUSH_INLINE_AT  # so the worker wrote them
+    assert not r.exists(request_log.FLUSH_REQUESTED_KEY)  # the next full buffer can ask again

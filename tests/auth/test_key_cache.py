@@ -66,3 +66,31 @@ def test_api_keys_fail_open_on_limits_when_redis_is_down(app, companies, http, m
     assert http.get("/api/v1/auth/user/me", headers=headers).status_code == 200
     bad = http.get("/api/v1/auth/user/me", headers={"X-API-Key": key, "X-API-Secret": secret + "x"})
     assert bad.status_code == 401 and bad.json()["code"] == "INVALID_API_KEY"
+
+
+def test_validate_served_from_memory_shows_each_change_at_once(app, companies, http):
+    """`/auth/validate` keeps its user, company and key rows in memory (infra/read_cache.py):
+    a profile edit, a company edit and a key edit each show on the next call."""
+    tenant = companies[0]
+    key, secret = make_api_key(app, tenant, scopes=("read", "write"))
+    headers = {"X-API-Key": key, "X-API-Secret": secret}
+    first = http.get("/api/v1/auth/validate", headers=headers).json()
+    second = http.get("/api/v1/auth/validate", headers=headers).json()
+    assert second["user"] == first["user"] and second["api_key_info"]["name"] == first["api_key_info"]["name"]
+    assert second["rate_limits"]["used_this_hour"] == first["rate_limits"]["used_this_hour"] + 1  # never cached
+    assert http.put("/api/v1/user/profile", json={"first_name": "Renamed"}, headers=headers).status_code == 200
+    assert http.get("/api/v1/auth/validate", headers=headers).json()["user"]["first_name"] == "Renamed"
+
+    from sqlalchemy import update
+
+    from knowrithm.domains.auth.models import ApiKey
+    from knowrithm.domains.companies.models import Company
+    from knowrithm.infra.db import db
+
+    with app.app_context():  # straight to the tables, as a script or another service would
+        db.session.execute(update(Company).where(Company.id == tenant.company_id).values(industry="Cached goods"))
+        db.session.execute(update(ApiKey).values(name="renamed key"))
+        db.session.commit()
+        db.session.remove()
+    body = http.get("/api/v1/auth/validate", headers=headers).json()
+    assert body["company"]["industry"] == "Cached goods" and body["api_key_info"]["name"] == "renamed key"

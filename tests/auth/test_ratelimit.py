@@ -1,4 +1,4 @@
-"""infra.ratelimit: the Redis limiter every route can use (CONTRACT §1.10)."""
+"""infra.ratelimit: the Redis limiter every route can use (docs/api-compatibility.md, "Rate limits and CORS")."""
 from __future__ import annotations
 
 import uuid

@@ -1,4 +1,4 @@
-"""Companies (CONTRACT §2.5) through knowrithm-py: lifecycle, visibility, figures, cascade."""
+"""Companies through knowrithm-py: lifecycle, visibility, figures, cascade."""
 import uuid
 from pathlib import Path
 
@@ -35,7 +35,7 @@ def test_create_company_json_is_public_and_queued(app, sdk_factory, http, celery
     assert _company(app, uuid.UUID(company["id"])).industry == "software"
     assert audit_rows(app, "company.created")[-1].entity_id == company["id"]
 
-    # The raw acknowledgement is the task envelope of CONTRACT §1.4.
+    # The raw acknowledgement is the task envelope (docs/api-compatibility.md, "Asynchronous tasks").
     ack = http.post("/api/v1/company", json={"name": "Vandelay", "email": "art@vandelay.test"})
     assert ack.status_code == 202 and ack.json()["status"] == "accepted"
     assert ack.json()["status_url"] == f"/api/v1/tasks/{ack.json()['task_id']}/status"

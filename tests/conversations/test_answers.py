@@ -54,11 +54,14 @@ def test_answer_cites_the_uploaded_document(app, companies, sdk_a, celery_worker
     assert source["cited"] is True and source["document_name"]
     assert result["all_sources"][cited[0] - 1].startswith(f"Source {cited[0]}: ")
     assert result["message"]["tokens_used"] > 0 and result["processing_time"] >= 0
+    # Confidence comes from the cited passage's similarity to the question (engine.confidence).
+    assert 0 < result["message"]["confidence_score"] <= 1
 
     # An unrelated question is recorded as unanswered, and the agent says it does not know.
     other = sdk_a.messages.send_message(conv_id, "Which rocket engines power the Saturn V?")
     assert other["answered"] is False and "know" in other["content"].lower()
     assert other["metadata"]["cited_sources"] == []
+    assert other["message"]["confidence_score"] == 0.0
 
 
 def test_fallback_model_answers_when_the_primary_is_down(app, companies, sdk_a, celery_worker, tmp_path):

@@ -1,4 +1,4 @@
-"""Chat (CONTRACT N12), the answer task, SSE streaming (§1.8), lead tokens and feedback."""
+"""Chat, the answer task, SSE streaming (docs/api-compatibility.md, "Streaming"), lead tokens and feedback."""
 import json
 import uuid
 
@@ -89,7 +89,7 @@ def test_stream_framing_replay_and_last_event_id(app, companies, sdk_a, live_ser
     agent_id = make_agent(app, companies[0])
     conv_id = sdk_a.conversations.create_conversation(str(agent_id))["id"]
     ack = sdk_a._make_request("POST", f"/conversation/{conv_id}/chat", data={"message": "Caf\u00e9 \u2028 hours?"})
-    sdk_a.resolve_async_task(ack)  # the answer is ready before anyone listens
+    _wait_answered(app, ack["message_id"])  # the answer is ready before anyone listens (and nobody read it)
 
     key, secret = make_api_key(app, companies[0])
     headers = {"X-API-Key": key, "X-API-Secret": secret, "Accept": "text/event-stream"}
@@ -125,6 +125,124 @@ def test_stream_framing_replay_and_last_event_id(app, companies, sdk_a, live_ser
                 break
     ids = [line[4:] for line in raw.decode().split("\n") if line.startswith("id: ")]
     assert replayed[0][0] not in ids and ids[-1] == replayed[-1][0]
+
+
+def _wait_answered(app, message_id, timeout=60.0):
+    """Waits for the answer in the database itself: reading it through the API would count as receiving it."""
+    import time
+
+    from sqlalchemy import select
+
+    from knowrithm.domains.conversations.models import Message
+    from knowrithm.infra.db import db
+
+    deadline = time.time() + timeout
+    with app.app_context():
+        while time.time() < deadline:
+            found = db.session.execute(select(Message.id).where(Message.reply_to_id == uuid.UUID(message_id))).first()
+            db.session.remove()
+            if found:
+                return
+            time.sleep(0.1)
+    raise AssertionError("no answer in time")
+
+
+class _Stream:
+    """A raw SSE connection: `events()` yields (event, data) as blocks arrive."""
+
+    def __init__(self, url, headers):
+        self.resp = requests.get(url, headers={**headers, "Accept": "text/event-stream"}, stream=True, timeout=30)
+        assert self.resp.status_code == 200
+        self.chunks = self.resp.iter_content(chunk_size=None)
+        self.buffer = ""
+
+    def next_event(self):
+        while "\n\n" not in self.buffer:
+            self.buffer += next(self.chunks).decode("ascii")
+        block, self.buffer = self.buffer.split("\n\n", 1)
+        fields = dict(line.split(": ", 1) for line in block.split("\n") if ": " in line)
+        return fields["event"], json.loads(fields["data"])
+
+    def until_response(self):
+        seen = []
+        while True:
+            event, data = self.next_event()
+            seen.append((event, data))
+            if event == "chat_response":
+                return seen
+
+    def close(self):
+        self.resp.close()
+
+
+def test_no_stale_replay_subscribe_then_ask(app, companies, sdk_a, live_server, celery_worker):
+    """An answer delivered by one stream is not replayed to the next one (the issue's TS sequence too)."""
+    from tests.conftest import make_api_key
+
+    agent_id = make_agent(app, companies[0])
+    conv_id = sdk_a.conversations.create_conversation(str(agent_id))["id"]
+    key, secret = make_api_key(app, companies[0])
+    headers = {"X-API-Key": key, "X-API-Secret": secret}
+    url = f"{live_server}/api/v1/conversation/{conv_id}/messages/stream"
+
+    first = _Stream(url, headers)
+    assert first.next_event()[0] == "heartbeat"  # subscribed
+    ack1 = sdk_a._make_request("POST", f"/conversation/{conv_id}/chat", data={"message": "First question?"})
+    events = first.until_response()
+    assert events[-1][1]["message_id"] == ack1["message_id"]
+    first.close()
+
+    # A new stream, then a second question: the first answer (delivered by the stream) is not replayed.
+    second = _Stream(url, headers)
+    assert second.next_event()[0] == "heartbeat"
+    ack2 = sdk_a._make_request("POST", f"/conversation/{conv_id}/chat", data={"message": "Second question?"})
+    events = second.until_response()
+    assert {d["message_id"] for _, d in events} == {ack2["message_id"]}, events
+    second.close()
+
+    # The answer read through the messages endpoint (TS SDK: polled, read, then subscribed) is not replayed either.
+    ack3 = sdk_a._make_request("POST", f"/conversation/{conv_id}/chat", data={"message": "Third question?"})
+    _wait_answered(app, ack3["message_id"])
+    sdk_a.conversations.list_conversation_messages(conv_id)
+    third = _Stream(url, headers)
+    assert third.next_event()[0] == "heartbeat"
+    ack4 = sdk_a._make_request("POST", f"/conversation/{conv_id}/chat", data={"message": "Fourth question?"})
+    events = third.until_response()
+    assert {d["message_id"] for _, d in events} == {ack4["message_id"]}, events
+    third.close()
+
+    # And so is one whose task result was read (TS `sendMessage(..., {stream: true})` resolves the task first).
+    ack5 = sdk_a._make_request("POST", f"/conversation/{conv_id}/chat", data={"message": "Fifth question?"})
+    sdk_a.resolve_async_task(ack5)
+    fourth = _Stream(url, headers)
+    assert fourth.next_event()[0] == "heartbeat"
+    ack6 = sdk_a._make_request("POST", f"/conversation/{conv_id}/chat", data={"message": "Sixth question?"})
+    events = fourth.until_response()
+    assert {d["message_id"] for _, d in events} == {ack6["message_id"]}, events
+    fourth.close()
+
+
+def test_late_subscriber_still_gets_an_unread_answer(app, companies, sdk_a, http, live_server, celery_worker):
+    """Ask, then subscribe late: the answer published before the subscription is replayed, once."""
+    from tests.conftest import make_api_key
+
+    agent_id = make_agent(app, companies[0])
+    conv_id = sdk_a.conversations.create_conversation(str(agent_id))["id"]
+    key, secret = make_api_key(app, companies[0])
+    headers = {"X-API-Key": key, "X-API-Secret": secret}
+    ack = sdk_a._make_request("POST", f"/conversation/{conv_id}/chat", data={"message": "Late question?"})
+    _wait_answered(app, ack["message_id"])
+    url = f"{live_server}/api/v1/conversation/{conv_id}/messages/stream"
+    late = _Stream(url, headers)
+    events = late.until_response()
+    assert events[0][0] == "heartbeat" and events[-1][1]["message_id"] == ack["message_id"]
+    assert events[-1][1]["message"]["role"] == "assistant"
+    late.close()
+    again = _Stream(url, headers)  # delivered once: the next stream only heartbeats
+    assert again.next_event()[0] == "heartbeat"
+    ack2 = sdk_a._make_request("POST", f"/conversation/{conv_id}/chat", data={"message": "Next one?"})
+    assert {d["message_id"] for _, d in again.until_response()} == {ack2["message_id"]}
+    again.close()
 
 
 def test_stream_heartbeats_disabled_and_capped(app, companies, sdk_a, sdk_b, http):

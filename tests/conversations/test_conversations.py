@@ -1,4 +1,4 @@
-"""Conversations and messages (CONTRACT §2.15) through knowrithm-py."""
+"""Conversations and messages through knowrithm-py."""
 import uuid
 
 import pytest

@@ -95,20 +95,63 @@ def test_bad_input(sdk_a, agent_ids, customer_postgres, tmp_path):
     cases = [
         (lambda: _create(sdk_a, agent_ids[0], customer_postgres, "oracle"), 400, "database_type"),
         (lambda: _create(sdk_a, agent_ids[0], "not a url", "postgres"), 400, "url"),
-        (lambda: _create(sdk_a, agent_ids[0], f"sqlite:///{tmp_path}/outside.db", "sqlite"), None, None),
+        (lambda: _create(sdk_a, agent_ids[0], f"sqlite:///{tmp_path}/outside.db", "sqlite"), 400, "url"),
         (lambda: sdk_a.databases.text_to_sql("00000000-0000-0000-0000-000000000000", "x"), 404, None),
         (lambda: _create(sdk_a, "00000000-0000-0000-0000-000000000000", customer_postgres), 404, None),
     ]
     for call, status, field in cases:
-        if status is None:  # a SQLite file outside the allowed folder is refused, never opened
-            created = call()
-            assert created["is_active"] is False and "folder" in created["test_result"]
-            continue
         with pytest.raises(KnowrithmAPIError) as err:
             call()
         assert err.value.status_code == status
         if field:
             assert field in err.value.response_data["details"]
+
+
+def test_sqlite_files_only_inside_database_file_dirs(sdk_a, agent_ids, customer_sqlite, settings, tmp_path):
+    """DATABASE_FILE_DIRS is enforced when the connection is created, updated and tested."""
+    import shutil
+    from pathlib import Path
+
+    inside = Path(customer_sqlite.removeprefix("sqlite:///"))
+    outside = tmp_path / "outside.db"
+    shutil.copy(inside, outside)
+    escape_link = inside.parent / f"link-{inside.name}"
+    escape_link.symlink_to(outside)
+    try:
+        refused = [f"sqlite:///{outside}", f"sqlite:///{inside.parent}/../{inside.parent.name}/{inside.name}",
+                   f"sqlite:///{escape_link}", "sqlite:////etc/passwd", "sqlite:///../x.db", "sqlite:///:memory:"]
+        for url in refused:
+            with pytest.raises(KnowrithmAPIError) as err:
+                _create(sdk_a, agent_ids[0], url, "sqlite")
+            assert err.value.status_code == 400, url
+            if ":memory:" not in url:
+                assert "DATABASE_FILE_DIRS" in err.value.response_data["error"], url
+                assert err.value.response_data["code"] == "DATABASE_FILE_FORBIDDEN"
+        assert sdk_a.databases.list_connections()["connections"] == []
+
+        ok = _create(sdk_a, agent_ids[0], customer_sqlite, "sqlite")
+        assert ok["is_active"] is True
+        conn_id = ok["connection"]["id"]
+        with pytest.raises(KnowrithmAPIError) as err:  # and no update moves it out
+            sdk_a.databases.update_connection(conn_id, url=f"sqlite:///{outside}")
+        assert err.value.status_code == 400 and "DATABASE_FILE_DIRS" in err.value.response_data["error"]
+
+        # The operator narrows the setting: the saved connection now fails its test, saying why.
+        old = settings.DATABASE_FILE_DIRS
+        settings.DATABASE_FILE_DIRS = str(tmp_path / "elsewhere")
+        try:
+            tested = sdk_a.databases.test_connection(conn_id)
+        finally:
+            settings.DATABASE_FILE_DIRS = old
+        assert tested["is_valid"] is False and "DATABASE_FILE_DIRS" in tested["message"]
+        # Several directories, path-separated: a second one admits the outside file.
+        settings.DATABASE_FILE_DIRS = f"{inside.parent}:{tmp_path}"
+        try:
+            assert _create(sdk_a, agent_ids[0], f"sqlite:///{outside}", "sqlite", name="second")["is_active"] is True
+        finally:
+            settings.DATABASE_FILE_DIRS = old
+    finally:
+        escape_link.unlink(missing_ok=True)
 
 
 def test_other_company_cannot_touch_a_connection(sdk_a, sdk_b, agent_ids, customer_postgres, celery_worker):

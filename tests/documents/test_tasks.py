@@ -43,7 +43,9 @@ def test_a_redelivered_task_replaces_chunks_without_duplicates(app, companies, c
 
 def test_failed_document_reports_through_task_status(app, http, celery_worker, sdk_a, agent_a, upload_and_wait):
     body, docs = upload_and_wait(sdk_a, agent_a, {"locked.pdf": _locked_pdf()})
-    status = poll_task(http, f"/api/v1/tasks/{body['task_ids'][0]}/status")
+    # A failed task's raw error is shown only to staff of the owning company (README, Security model).
+    owner = {k: sdk_a._session.headers[k] for k in ("X-API-Key", "X-API-Secret")}
+    status = poll_task(http, f"/api/v1/tasks/{body['task_ids'][0]}/status", headers=owner)
     assert status["status"] == "failed" and "password" in status["error"]
     assert status["error_code"] == "ENCRYPTED_FILE"
     assert "password" in next(iter(docs.values()))["processing_error"]

@@ -1,10 +1,28 @@
-"""Geography and company addresses (CONTRACT §2.6) through knowrithm-py."""
+"""Geography and company addresses through knowrithm-py."""
 import uuid
 
 import pytest
 from knowrithm_py.dataclass.error import KnowrithmAPIError
 
 from tests.admin.helpers import admin_headers, audit_rows, user_headers
+
+
+@pytest.fixture
+def sdk_root(app, companies, sdk_factory):
+    """knowrithm-py with an API key of the super admin (acting in company A)."""
+    from sqlalchemy import select
+
+    from knowrithm.domains.auth.api_keys import create_api_key
+    from knowrithm.domains.auth.models import User
+    from knowrithm.infra.db import db
+
+    with app.app_context():
+        root = db.session.execute(select(User).where(User.role == "super_admin")).scalar_one()
+        row, secret = create_api_key(user=root, name="root", scopes=["full_access"],
+                                     company_id=companies[0].company_id)
+        key = row.key
+        db.session.remove()
+    return sdk_factory(key, secret)
 
 
 def _name(prefix: str) -> str:
@@ -54,15 +72,15 @@ def test_missing_ids_are_404(sdk_factory):
         assert err.value.status_code == 404
 
 
-def test_admin_writes_country_state_city_with_409_on_duplicates(app, companies, sdk_a, celery_worker):
+def test_super_admin_writes_country_state_city_with_409_on_duplicates(app, companies, sdk_root, celery_worker):
     name, iso = _name("Testland"), _iso()
-    country = sdk_a.addresses.create_country(name, iso.lower())
+    country = sdk_root.addresses.create_country(name, iso.lower())
     assert country["name"] == name and country["iso_code"] == iso and isinstance(country["id"], int)
     with pytest.raises(KnowrithmAPIError) as err:
-        sdk_a.addresses.create_country(name.upper())
+        sdk_root.addresses.create_country(name.upper())
     assert err.value.status_code == 409 and "name" in err.value.response_data["details"]
     with pytest.raises(KnowrithmAPIError) as err:
-        sdk_a.addresses.create_country(_name("Other"), iso)
+        sdk_root.addresses.create_country(_name("Other"), iso)
     assert err.value.status_code == 409 and "iso_code" in err.value.response_data["details"]
 
     # The task audits the change with the caller the route captured (key, company, IP).
@@ -70,52 +88,52 @@ def test_admin_writes_country_state_city_with_409_on_duplicates(app, companies, 
     assert len(created) == 1 and created[0].api_key_id is not None
     assert created[0].company_id == companies[0].company_id and created[0].ip_address == "127.0.0.1"
 
-    renamed = sdk_a.addresses.update_country(country["id"], name=name + " Renamed")
+    renamed = sdk_root.addresses.update_country(country["id"], name=name + " Renamed")
     assert renamed["name"] == name + " Renamed" and renamed["iso_code"] == iso
 
-    state = sdk_a.addresses.create_state("North", country["id"])
+    state = sdk_root.addresses.create_state("North", country["id"])
     assert state["country"] == {"id": country["id"], "name": name + " Renamed"}
     with pytest.raises(KnowrithmAPIError) as err:
-        sdk_a.addresses.create_state("north", country["id"])
+        sdk_root.addresses.create_state("north", country["id"])
     assert err.value.status_code == 409
-    south = sdk_a.addresses.create_state("South", country["id"])
+    south = sdk_root.addresses.create_state("South", country["id"])
     with pytest.raises(KnowrithmAPIError) as err:
-        sdk_a.addresses.update_state(south["id"], name="North")
+        sdk_root.addresses.update_state(south["id"], name="North")
     assert err.value.status_code == 409
-    assert sdk_a.addresses.update_state(south["id"], name="Deep South")["name"] == "Deep South"
+    assert sdk_root.addresses.update_state(south["id"], name="Deep South")["name"] == "Deep South"
 
-    city = sdk_a.addresses.create_city("Capital", state["id"], postal_code_prefix="12")
+    city = sdk_root.addresses.create_city("Capital", state["id"], postal_code_prefix="12")
     assert city["state"]["id"] == state["id"] and city["postal_code_prefix"] == "12"
     with pytest.raises(KnowrithmAPIError) as err:
-        sdk_a.addresses.create_city("CAPITAL", state["id"])
+        sdk_root.addresses.create_city("CAPITAL", state["id"])
     assert err.value.status_code == 409
-    moved = sdk_a.addresses.update_city(city["id"], state_id=south["id"], postal_code_prefix="34")
+    moved = sdk_root.addresses.update_city(city["id"], state_id=south["id"], postal_code_prefix="34")
     assert moved["state"] == {"id": south["id"], "name": "Deep South"} and moved["postal_code_prefix"] == "34"
-    assert [c["name"] for c in sdk_a.addresses.list_cities_by_state(south["id"])] == ["Capital"]
-    assert sdk_a.addresses.list_cities_by_state(state["id"]) == []
+    assert [c["name"] for c in sdk_root.addresses.list_cities_by_state(south["id"])] == ["Capital"]
+    assert sdk_root.addresses.list_cities_by_state(state["id"]) == []
 
 
-def test_bad_geography_input_is_400_with_details(companies, sdk_a, http):
+def test_bad_geography_input_is_400_with_details(companies, sdk_root, http):
     for payload, field in (({}, "name"), ({"name": "X", "iso_code": "ABCD"}, "iso_code"),
                            ({"name": "X", "iso_code": "1"}, "iso_code"), ({"name": "   "}, "name")):
-        resp = http.post("/api/v1/country", json=payload, headers=sdk_a._session.headers)
+        resp = http.post("/api/v1/country", json=payload, headers=sdk_root._session.headers)
         assert resp.status_code == 400, resp.text
         assert field in resp.json()["details"]
     with pytest.raises(KnowrithmAPIError) as err:
-        sdk_a.addresses.create_state("Nowhere", 999999)
+        sdk_root.addresses.create_state("Nowhere", 999999)
     assert err.value.status_code == 400 and "country_id" in err.value.response_data["details"]
     with pytest.raises(KnowrithmAPIError) as err:
-        sdk_a.addresses.create_city("Nowhere", 999999)
+        sdk_root.addresses.create_city("Nowhere", 999999)
     assert err.value.status_code == 400 and "state_id" in err.value.response_data["details"]
     with pytest.raises(KnowrithmAPIError) as err:
-        sdk_a.addresses.update_country(1)  # no fields: the SDK sends no body
+        sdk_root.addresses.update_country(1)  # no fields: the SDK sends no body
     assert err.value.status_code == 400
     with pytest.raises(KnowrithmAPIError) as err:
-        sdk_a.addresses.update_country(999999, name="Ghost")
+        sdk_root.addresses.update_country(999999, name="Ghost")
     assert err.value.status_code == 404
 
 
-def test_geography_writes_need_admin(app, companies, sdk_for, http):
+def test_geography_writes_need_the_super_admin(app, companies, sdk_for, http):
     reader = sdk_for(companies[0], scopes=("read", "write"))
     with pytest.raises(KnowrithmAPIError) as err:
         reader.addresses.create_country(_name("Denied"))
@@ -125,10 +143,10 @@ def test_geography_writes_need_admin(app, companies, sdk_for, http):
     assert resp.status_code == 403
     resp = http.post("/api/v1/country", json={"name": _name("Denied")})
     assert resp.status_code == 401
-    # A company admin's JWT works (AD).
+    # Shared reference data: a company admin (JWT or full_access key) is refused too.
     resp = http.post("/api/v1/state", json={"name": "Admin State", "country_id": 999999},
                      headers=admin_headers(http, companies[0]))
-    assert resp.status_code == 400
+    assert resp.status_code == 403
 
 
 def _seeded_city(sdk):

@@ -1,4 +1,4 @@
-"""CONTRACT §1: prefixes, error envelope, CORS, request ids, OpenAPI."""
+"""The conventions of docs/api-compatibility.md: prefixes, error envelope, CORS, request ids, OpenAPI."""
 
 
 def assert_envelope(resp, status, code=None):

@@ -106,3 +106,52 @@ def test_missing_directory_and_unknown_model_fail_clearly(tmp_path):
     with pytest.raises(EmbeddingError) as err:
         get_embedder("nope", EmbeddingConfig(model="x"))
     assert err.value.code == "UNKNOWN_PROVIDER" and "local" in str(err.value)
+
+
+def test_model_calls_are_cut_by_a_padded_token_budget():
+    """Long texts run one at a time, short ones a few together (BATCH_TOKENS padded tokens)."""
+    lengths = np.array([200, 10, 12, 250, 11, 30, 9])
+    batches = [list(b) for b in local._token_budget_batches(lengths, 128, 64)]
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))  # each text once
+    assert all(len(b) * max(lengths[b]) <= 128 or len(b) == 1 for b in batches)
+    assert [3] in batches and [0] in batches  # over the budget alone
+    assert max(len(b) for b in batches) > 1  # the short ones share calls
+    assert [list(b) for b in local._token_budget_batches(lengths, 10_000, 2)][0] == [6, 1]  # and max_items
+
+
+def test_one_call_is_spread_over_the_sessions_and_gives_the_same_vectors():
+    texts = [f"Passage {i}: " + "the refund policy covers returns within thirty days " * (i % 7 + 1)
+             for i in range(24)]
+    one = get_embedder("local", EmbeddingConfig(model="all-MiniLM-L6-v2", extra={"sessions": 1}))
+    two = get_embedder("local", EmbeddingConfig(model="all-MiniLM-L6-v2", extra={"sessions": 2}))
+    runtime = local._runtime(two.config)
+    assert runtime.count == 2 and runtime.sessions.qsize() == 2 and local._threads(two.config) == (max(1, local.CORES // 2), 2)
+    used: set[int] = set()
+    original = runtime.session
+
+    def watching():
+        cm = original()
+        session = cm.__enter__()
+        used.add(id(session))
+        import time as _time
+        _time.sleep(0.01)  # hold it, so the other batch cannot take the same one
+        return _Held(cm, session)
+
+    runtime.session = watching
+    try:
+        vectors = two.embed_documents(texts)
+    finally:
+        runtime.session = original
+    assert len(used) == 2 and runtime.sessions.qsize() == 2  # both ran, both returned
+    assert np.allclose(vectors, one.embed_documents(texts), atol=1e-4)
+
+
+class _Held:
+    def __init__(self, cm, session):
+        self.cm, self.session = cm, session
+
+    def __enter__(self):
+        return self.session
+
+    def __exit__(self, *exc):
+        return self.cm.__exit__(*exc)

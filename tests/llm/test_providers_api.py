@@ -1,4 +1,4 @@
-"""Providers and models through the SDK's `ProviderService` (CONTRACT §2.10)."""
+"""Providers and models through the SDK's `ProviderService`."""
 from __future__ import annotations
 
 import uuid

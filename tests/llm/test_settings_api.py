@@ -1,4 +1,4 @@
-"""LLM settings through the SDK (`client.settings.*`, CONTRACT §2.9): contract, tenancy, bad input."""
+"""LLM settings through the SDK (`client.settings.*`): contract, tenancy, bad input."""
 from __future__ import annotations
 
 import uuid

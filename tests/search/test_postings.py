@@ -179,7 +179,7 @@ def test_large_agent_gets_its_own_hnsw_index_with_the_exact_results(app, compani
             db.session.execute(text(f"SET LOCAL {setting} = off"))
         sql = ranking.build_sql("vector", with_documents=False, index=index, agent_id=agent_a)
         assert f"::vector({index.dim})" in sql and str(agent_a) in sql
-        from knowrithm.domains.documents.embedding import agent_embedder
+        from knowrithm.domains.llm.embedding import agent_embedder
         from knowrithm.domains.agents.models import Agent
 
         vector = agent_embedder(db.session.get(Agent, uuid.UUID(str(agent_a)))).embed_query(questions[0])

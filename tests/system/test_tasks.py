@@ -1,4 +1,4 @@
-"""The task contract of CONTRACT §1.4, through a real worker."""
+"""The task contract (docs/api-compatibility.md, "Asynchronous tasks"), through a real worker."""
 import uuid
 
 import redis
@@ -69,3 +69,13 @@ def test_unknown_task_is_a_404_envelope(http):
         assert resp.status_code == 404
         body = resp.json()
         assert body["code"] == "TASK_NOT_FOUND" and body["error"] == body["message"]
+
+
+def test_worker_settings_bound_prefetch_and_task_time(app):
+    conf = app.extensions["celery"].conf
+    assert conf.worker_prefetch_multiplier == 1 and conf.task_acks_late and conf.task_reject_on_worker_lost
+    assert 0 < conf.task_soft_time_limit < conf.task_time_limit
+    from knowrithm.domains.documents.tasks import process_document
+
+    task = app.extensions["celery"].tasks[process_document.name]
+    assert 0 < task.soft_time_limit < task.time_limit  # long tasks carry longer limits of their own

@@ -1,4 +1,4 @@
-"""CONTRACT §2.3 C1–C3 through knowrithm-py."""
+"""The caller's own profile (read, update, preferences) through knowrithm-py."""
 from __future__ import annotations
 
 import uuid

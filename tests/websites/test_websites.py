@@ -1,4 +1,4 @@
-"""Website sources and crawling (CONTRACT §2.14) against a real site on loopback."""
+"""Website sources and crawling against a real site on loopback."""
 import threading
 import uuid
 

@@ -1,7 +1,10 @@
 """Test data the widget, lead and conversation tests share."""
 from __future__ import annotations
 
+import contextlib
+import threading
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 def make_agent(app, tenant, name: str = "Helpdesk", status: str = "active", description: str = "Answers questions"):
@@ -39,3 +42,28 @@ def add_messages(app, conversation_id, contents, role="user") -> list[str]:
         db.session.commit()
         db.session.remove()
     return ids
+
+
+@contextlib.contextmanager
+def serve_pages():
+    """A customer's site on another origin (localhost vs 127.0.0.1, own port): yields (pages, origin)."""
+    pages: dict[str, str] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            body = pages.get(self.path.split("?")[0], "").encode()
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield pages, f"http://localhost:{server.server_port}"
+    finally:
+        server.shutdown()

@@ -3,13 +3,11 @@ API on another; a visitor registers, asks about an uploaded document and sees th
 from __future__ import annotations
 
 import shutil
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from tests.documents.conftest import wait_documents
-from tests.widget.helpers import make_agent
+from tests.widget.helpers import make_agent, serve_pages
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (see .ci/run)")
@@ -24,25 +22,9 @@ HOST_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Acme shop
 
 @pytest.fixture
 def host_site():
-    """A customer's site: serves one page on another origin (localhost vs 127.0.0.1, own port)."""
-    pages: dict[str, str] = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            body = pages.get(self.path.split("?")[0], "").encode()
-            self.send_response(200 if body else 404)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield pages, f"http://localhost:{server.server_port}"
-    server.shutdown()
+    """A customer's site: serves pages on another origin (localhost vs 127.0.0.1, own port)."""
+    with serve_pages() as site:
+        yield site
 
 
 @pytest.fixture
@@ -106,6 +88,12 @@ def test_visitor_gets_a_sourced_answer_in_the_widget(app, companies, sdk_a, live
     messages = sdk_a.conversations.list_conversation_messages(conv["id"])["messages"]
     assert [m["role"] for m in messages] == ["user", "assistant"] and messages[1]["sources"]
 
+    # After an answer the widget asks the visitor to rate the chat; the rating is the satisfaction.
+    page.click("#knowrithm-chat-widget .rate button[aria-label='Rate 4 out of 5']")
+    page.wait_for_selector("#knowrithm-chat-widget .rate:has-text('Thanks for rating this chat 4/5')")
+    rated = sdk_a.conversations.list_conversations_by_entity(leads[0]["id"], entity_type="lead")["conversations"][0]
+    assert rated["lead_satisfaction"] == 4.0 and rated["ended_at"]
+
     # The session survives a reload: history comes back without the lead form.
     page.reload()
     page.click("#knowrithm-chat-widget .launcher")
@@ -114,15 +102,35 @@ def test_visitor_gets_a_sourced_answer_in_the_widget(app, companies, sdk_a, live
     stored = page.evaluate(f"JSON.parse(localStorage.getItem('ai-agent-widget::{agent_id}'))")
     assert stored["conversationId"] == conv["id"] and stored["accessToken"]
 
-    # A token the API refuses (expired, revoked): the widget re-registers with the stored payload.
-    page.evaluate("""key => { const s = JSON.parse(localStorage.getItem(key)); s.accessToken = "expired";
-                              localStorage.setItem(key, JSON.stringify(s)); }""", f"ai-agent-widget::{agent_id}")
+    # An access token the API refuses (expired): the widget resumes the same visitor session with
+    # its refresh token, so the reload shows the same conversation.
+    store_key = f"ai-agent-widget::{agent_id}"
+    spoil = """([key, field]) => { const s = JSON.parse(localStorage.getItem(key)); s.accessToken = "expired";
+                                  if (field) s[field] = "spoilt"; localStorage.setItem(key, JSON.stringify(s)); }"""
+    page.evaluate(spoil, [store_key, None])
     page.reload()
     page.click("#knowrithm-chat-widget .launcher")
     page.wait_for_selector("#knowrithm-chat-widget .msg.assistant[data-id]")
-    renewed = page.evaluate(f"JSON.parse(localStorage.getItem('ai-agent-widget::{agent_id}'))")
+    renewed = page.evaluate(f"JSON.parse(localStorage.getItem('{store_key}'))")
     assert renewed["accessToken"] != "expired" and renewed["conversationId"] == conv["id"]
+    assert renewed["refreshToken"] != stored["refreshToken"]  # rotated
     assert len(sdk_a.leads.list_company_leads()["leads"]) == 1  # the same lead, not a new one
+
+    # Neither token works: the widget registers again, which opens a new session that cannot
+    # see the earlier conversation; the visitor continues in the chat, not the form.
+    page.evaluate(spoil, [store_key, "refreshToken"])
+    page.reload()
+    page.click("#knowrithm-chat-widget .launcher")
+    page.wait_for_selector("#knowrithm-chat-widget form.composer:not([hidden])")
+    # The composer can show before the new session is stored and the old conversation dropped.
+    page.wait_for_function("""([key, old]) => { const s = JSON.parse(localStorage.getItem(key) || "{}");
+                                               return s.accessToken && !old.includes(s.accessToken)
+                                                      && !s.conversationId; }""",
+                           arg=[store_key, ["expired", renewed["accessToken"]]], timeout=30000)
+    fresh = page.evaluate(f"JSON.parse(localStorage.getItem('{store_key}'))")
+    assert fresh["accessToken"] not in ("expired", renewed["accessToken"]) and not fresh.get("conversationId")
+    assert len(sdk_a.leads.list_company_leads()["leads"]) == 1
+    assert errors == []
     context.close()
 
 

@@ -6,6 +6,10 @@ the operation for the OpenAPI document.
     @bp.post("/agent", body=AgentCreate, auth=WRITE, status=202, summary="Create an agent")
     def create_agent(body: AgentCreate): ...
 
+A rule may be a list: the first is the canonical path, the others are aliases some client
+calls (`["/website/source/<source_id>", "/sdk/website/source/<source_id>"]`), served by the
+same view and listed in the OpenAPI document (docs/api-compatibility.md).
+
 Views receive `body=` and/or `query=` (validated models) and return a dict, a list, a
 `(payload, status)` pair or a Response. Every blueprint is mounted under `/api/v1`; the
 `/v1` alias and the utility prefixes are rewritten in `infra.http`.
@@ -15,7 +19,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, ValidationError
@@ -34,14 +38,28 @@ class Operation:
     auth: Access
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
-    response: type[BaseModel] | None = None
+    response: Any = None  # a pydantic model, a type expression (`list[X]`) or a JSON schema dict
     status: int = 200
+    also: tuple[int, ...] = ()  # other success statuses with the same body (207 when some items fail)
+    errors: tuple[int, ...] = ()  # error statuses of this route beyond the ones every route may answer
     multipart: bool = False
     tags: list[str] = field(default_factory=list)
     view: str = ""
+    media_type: str = "application/json"  # of the success response
+    also_media: tuple[str, ...] = ()  # other media types the success response may take (a CSV export)
 
 
 REGISTRY: list[Operation] = []
+
+# Records data access (`audit=` on a route) and every call made while impersonating; the audit
+# domain installs it (infra knows no business nouns). Called after the view succeeded.
+AccessAuditor = Callable[[str | None, Any, dict], None]
+_access_auditor: AccessAuditor | None = None
+
+
+def set_access_auditor(auditor: AccessAuditor) -> None:
+    global _access_auditor
+    _access_auditor = auditor
 
 
 def _has_nul(value: Any) -> bool:
@@ -76,44 +94,62 @@ class ApiBlueprint(Blueprint):
         super().__init__(name, import_name, **kw)
         self.tag = tag or name
 
-    def operation(self, rule: str, method: str, *, auth: Access = PUBLIC, body=None, query=None,
-                  response=None, status: int = 200, summary: str | None = None, multipart: bool = False,
-                  **options) -> Callable:
+    def operation(self, rule: str | Sequence[str], method: str, *, auth: Access = PUBLIC, body=None, query=None,
+                  response=None, status: int = 200, also: tuple[int, ...] = (), errors: tuple[int, ...] = (),
+                  summary: str | None = None, multipart: bool = False,
+                  widget: bool = False, audit: str | None = None, media_type: str = "application/json",
+                  also_media: tuple[str, ...] = (), **options) -> Callable:
+        """`response=` declares the success body (a pydantic model, `list[Model]` or a JSON schema
+        dict) for the OpenAPI document; the view's answer is not filtered through it.
+        `widget=True` marks a route the embeddable widget calls from customers' sites: it
+        answers any browser origin (infra.edge). `audit="document.deleted"` records each
+        successful call by staff as a data-access audit event."""
+        rules = [rule] if isinstance(rule, str) else list(rule)
+
         def decorator(view: Callable) -> Callable:
             @functools.wraps(view)
             def wrapper(**path_args):
-                require(auth)
+                principal = require(auth)
                 kwargs: dict[str, Any] = dict(path_args)
                 if query is not None:
                     kwargs["query"] = parse_model(query, multidict_to_dict(request.args, query), "query parameters")
                 if body is not None:
                     kwargs["body"] = parse_model(body, request_data(body), "request body")
                 result = view(**kwargs)
+                if _access_auditor is not None and principal is not None and (audit or principal.impersonator_id):
+                    _access_auditor(audit, principal, {"method": request.method, "path": request.path,
+                                                       **{k: str(v) for k, v in path_args.items()}})
                 return _to_response(result, status)
 
-            REGISTRY.append(Operation(method=method, rule=rule, blueprint=self.name,
-                                      summary=summary or (view.__doc__ or view.__name__).strip().split("\n")[0],
-                                      auth=auth, body=body, query=query, response=response, status=status,
-                                      multipart=multipart, tags=[self.tag], view=view.__name__))
+            wrapper.widget_route = widget  # type: ignore[attr-defined]
             endpoint = options.pop("endpoint", f"{view.__name__}_{method.lower()}")
-            self.add_url_rule(rule, endpoint=endpoint, view_func=wrapper, methods=[method], **options)
+            for number, path in enumerate(rules):
+                name = view.__name__ if number == 0 else f"{view.__name__}_alias{number}"
+                REGISTRY.append(Operation(method=method, rule=path, blueprint=self.name,
+                                          summary=summary or (view.__doc__ or view.__name__).strip().split("\n")[0],
+                                          auth=auth, body=body, query=query, response=response, status=status,
+                                          also=also, errors=errors,
+                                          multipart=multipart, tags=[self.tag], view=name, media_type=media_type,
+                                          also_media=also_media))
+                self.add_url_rule(path, endpoint=endpoint if number == 0 else f"{endpoint}_alias{number}",
+                                  view_func=wrapper, methods=[method], **options)
             return wrapper
 
         return decorator
 
-    def get(self, rule: str, **kw):  # type: ignore[override]
+    def get(self, rule: str | Sequence[str], **kw):  # type: ignore[override]
         return self.operation(rule, "GET", **kw)
 
-    def post(self, rule: str, **kw):  # type: ignore[override]
+    def post(self, rule: str | Sequence[str], **kw):  # type: ignore[override]
         return self.operation(rule, "POST", **kw)
 
-    def put(self, rule: str, **kw):  # type: ignore[override]
+    def put(self, rule: str | Sequence[str], **kw):  # type: ignore[override]
         return self.operation(rule, "PUT", **kw)
 
-    def patch(self, rule: str, **kw):  # type: ignore[override]
+    def patch(self, rule: str | Sequence[str], **kw):  # type: ignore[override]
         return self.operation(rule, "PATCH", **kw)
 
-    def delete(self, rule: str, **kw):  # type: ignore[override]
+    def delete(self, rule: str | Sequence[str], **kw):  # type: ignore[override]
         return self.operation(rule, "DELETE", **kw)
 
 
@@ -146,6 +182,12 @@ def openapi_path(rule: str) -> str:
 def path_params(rule: str) -> list[dict]:
     params = []
     for conv, name in _CONVERTER.findall(rule):
-        schema = {"type": "integer"} if conv == "int" else {"type": "string"}
+        # Integer ids are PostgreSQL `integer`s; string ids named `*_id` are UUIDs.
+        if conv == "int":
+            schema = {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
+        elif name.endswith("_id"):
+            schema = {"type": "string", "format": "uuid"}
+        else:
+            schema = {"type": "string"}
         params.append({"name": name, "in": "path", "required": True, "schema": schema})
     return params

@@ -1,6 +1,8 @@
-"""Secrets at rest: Fernet with rotation (ENCRYPTION_KEY may list several keys, newest first)."""
+"""Secrets at rest: Fernet with rotation (ENCRYPTION_KEY may list several keys, newest first,
+comma-separated or as a JSON array); `knowrithm secrets rotate` re-encrypts with the newest."""
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -8,12 +10,14 @@ from flask import current_app
 
 
 @lru_cache(maxsize=8)
-def _fernet(keys: str) -> MultiFernet:
-    return MultiFernet([Fernet(k.strip().encode()) for k in keys.split(",") if k.strip()])
+def keyring(keys: str) -> MultiFernet:
+    """The keys of an ENCRYPTION_KEY value: the first encrypts, every one decrypts."""
+    listed = json.loads(keys) if keys.strip().startswith("[") else keys.split(",")
+    return MultiFernet([Fernet(k.strip().encode()) for k in listed if k.strip()])
 
 
 def _current() -> MultiFernet:
-    return _fernet(current_app.config["SETTINGS"].ENCRYPTION_KEY)
+    return keyring(current_app.config["SETTINGS"].ENCRYPTION_KEY)
 
 
 def encrypt(value: str | None) -> str | None:

@@ -6,6 +6,7 @@ Everything lives under one data directory and survives restarts.
 from __future__ import annotations
 
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -17,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.fernet import Fernet
-
 
 EMBEDDED_PG_SETTINGS = {"shared_buffers": "512MB"}
 
@@ -117,10 +117,45 @@ while True:
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+_handed_out: set[int] = set()
+
+
+def free_port(span: int = 1, host: str = "127.0.0.1") -> int:
+    """The first of `span` consecutive ports free on `host`, chosen outside the kernel's ephemeral
+    range. bind(0) would pick from that range, and until the service binds the port, any outgoing
+    connection (to PostgreSQL, Redis) may take it as its local port: the service then fails with
+    EADDRINUSE. No port is handed out twice by one process."""
+    low, high = _ephemeral_range()
+    ranges = [r for r in ((10000, low - span), (high + 1, 65535 - span)) if r[1] - r[0] > 1000]
+    for _ in range(500):
+        if not ranges:
+            break
+        start, stop = random.choices(ranges, weights=[b - a for a, b in ranges])[0]
+        port = random.randrange(start, stop)
+        wanted = range(port, port + span)
+        if _handed_out.isdisjoint(wanted) and all(_bindable(host, p) for p in wanted):
+            _handed_out.update(wanted)
+            return port
+    with socket.socket() as s:  # no room outside the ephemeral range: let the kernel choose
+        s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 65535  # Linux's default starts at 32768, BSD's and Windows' at 49152
+
+
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket() as s:  # without SO_REUSEADDR: a port in TIME_WAIT is refused too
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def die_with_parent() -> None:

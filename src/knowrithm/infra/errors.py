@@ -1,4 +1,4 @@
-"""Domain errors and the one JSON error envelope (CONTRACT §1.6).
+"""Domain errors and the one JSON error envelope (docs/api-compatibility.md, "Error envelope").
 
 Services raise `ApiError` subclasses; `register_error_handlers` turns them, and every
 HTTP or unexpected error, into `{"success": false, "error", "message", "code",
@@ -11,6 +11,8 @@ from typing import Any
 
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
+
+from .db import db
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,10 @@ class PayloadTooLarge(ApiError):
     status, code, message = 413, "PAYLOAD_TOO_LARGE", "Request body too large"
 
 
+class UnsupportedMediaType(ApiError):
+    status, code, message = 415, "UNSUPPORTED_MEDIA_TYPE", "Unsupported content type"
+
+
 class Locked(ApiError):
     status, code, message = 423, "ACCOUNT_LOCKED", "Account locked"
 
@@ -86,8 +92,13 @@ def error_response(err: ApiError):
 _HTTP_CODES = {
     400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
     405: "METHOD_NOT_ALLOWED", 408: "REQUEST_TIMEOUT", 409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE",
-    415: "UNSUPPORTED_MEDIA_TYPE", 422: "VALIDATION_ERROR", 429: "RATE_LIMITED",
+    414: "URI_TOO_LONG", 415: "UNSUPPORTED_MEDIA_TYPE", 422: "VALIDATION_ERROR", 429: "RATE_LIMITED",
+    431: "HEADERS_TOO_LARGE",
 }
+
+
+def http_code(status: int) -> str:
+    return _HTTP_CODES.get(status, "HTTP_ERROR")
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -125,6 +136,32 @@ def register_error_handlers(app: Flask) -> None:
         resp.status_code = 400
         return resp
 
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    @app.errorhandler(PoolTimeout)
+    def _database_busy(err: PoolTimeout):
+        # Every connection of this process's pool stayed busy for the pool timeout: overload, which
+        # the client may retry (SQLALCHEMY_POOL_SIZE / pgBouncer sizing: docs/runbooks.md).
+        _rollback()
+        log.error("database pool exhausted: %s", str(err).splitlines()[0])
+        resp = jsonify(envelope("The service is busy; retry shortly", "DATABASE_BUSY"))
+        resp.status_code = 503
+        resp.headers["Retry-After"] = "2"
+        return resp
+
+    @app.errorhandler(OperationalError)
+    def _database_unavailable(err: OperationalError):
+        # The database (or pgBouncer in front of it) cannot be reached: restarting, failing over,
+        # out of connections. An outage the client may retry, not a server bug; the pool's
+        # pre-ping replaces the broken connections once it is back (docs/runbooks.md).
+        _rollback()
+        log.error("database unavailable: %s", str(err.orig).splitlines()[0] if err.orig else err)
+        resp = jsonify(envelope("The database is unavailable; retry shortly", "DATABASE_UNAVAILABLE"))
+        resp.status_code = 503
+        resp.headers["Retry-After"] = "2"
+        return resp
+
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):
         log.exception("unhandled error")
@@ -136,8 +173,6 @@ def register_error_handlers(app: Flask) -> None:
 
 def _rollback() -> None:
     try:
-        from .db import db
-
         db.session.rollback()
     except Exception:  # noqa: BLE001 - the original error matters more
         pass

@@ -1,27 +1,29 @@
-"""HTTP plumbing shared by every route: URL prefixes, request ids, CORS, access logs."""
+"""HTTP plumbing shared by every route: URL prefixes, request ids, CORS (infra.edge), access logs
+(INFO, or WARNING above `SLOW_REQUEST_MS`; the fields come from `infra.logs`)."""
 from __future__ import annotations
 
 import logging
 import time
 import uuid
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, has_request_context, request
+from flask.sessions import SessionInterface
 
+from .edge import apply_cors, apply_security_headers, install_proxy_fix
 from .tenancy import set_company_scope
 
 log = logging.getLogger("knowrithm.access")
 
 CANONICAL = "/api/v1"
-# Utility routes are served at every prefix some client uses (CONTRACT §1.1).
+# Utility routes are served at every prefix some client uses (docs/api-compatibility.md, "Prefixes").
 UTILITY_ALIASES = {
     "/health": "/api/v1/health",
     "/api/health": "/api/v1/health",
+    "/health/live": "/api/v1/health/live",
     "/widget.js": "/api/v1/widget.js",
     "/api/widget.js": "/api/v1/widget.js",
     "/test": "/api/v1/test",
 }
-CORS_HEADERS = "Content-Type, Authorization, X-API-Key, X-API-Secret, Accept, X-Request-ID, Last-Event-ID"
-CORS_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 
 
 class PrefixAliases:
@@ -39,8 +41,40 @@ class PrefixAliases:
         return self.wsgi_app(environ, start_response)
 
 
+class NoCookieSessions(SessionInterface):
+    """The API authenticates every request by its own credentials and never uses Flask's signed
+    cookie session; the default interface would still build a signing serializer and look
+    for the cookie on every request. Flask substitutes its null session (which refuses
+    writes) when `open_session` returns None."""
+
+    def open_session(self, app, request):
+        return None
+
+    def save_session(self, app, session, response) -> None:
+        return None
+
+
+def request_origin() -> dict:
+    """Where the current request came from, for audit rows; empty outside a request."""
+    if not has_request_context():
+        return {}
+    # remote_addr, made the real client's by ProxyFix only behind trusted proxies (infra.edge).
+    return {"ip_address": request.remote_addr or "",
+            "user_agent": (request.user_agent.string or "")[:500],
+            "request_id": g.get("request_id")}
+
+
+def is_read_request() -> bool:
+    """GET and HEAD: their database reads need no transaction of their own (infra.db.lazy_transactions)."""
+    return has_request_context() and request.method in ("GET", "HEAD")
+
+
 def init_http(app: Flask) -> None:
+    app.session_interface = NoCookieSessions()
     app.wsgi_app = PrefixAliases(app.wsgi_app)
+    install_proxy_fix(app, app.config["SETTINGS"].TRUSTED_PROXY_COUNT)
+    # Responses slower than this are logged at WARNING (the rest at INFO).
+    app.config["SLOW_REQUEST_MS"] = float(app.config["SETTINGS"].SLOW_REQUEST_MS)
 
     @app.before_request
     def _start():
@@ -56,41 +90,16 @@ def init_http(app: Flask) -> None:
     @app.after_request
     def _finish(resp: Response):
         resp.headers["X-Request-ID"] = g.get("request_id") or uuid.uuid4().hex
-        origin = request.headers.get("Origin")
-        if origin:
-            # Echo the origin (not "*") because the widget sends credentials.
-            resp.headers["Access-Control-Allow-Origin"] = origin
-            resp.headers["Access-Control-Allow-Credentials"] = "true"
-            resp.headers["Vary"] = "Origin"
-        else:
-            resp.headers.setdefault("Access-Control-Allow-Origin", "*")
-        resp.headers["Access-Control-Allow-Headers"] = CORS_HEADERS
-        resp.headers["Access-Control-Allow-Methods"] = CORS_METHODS
-        resp.headers["Access-Control-Expose-Headers"] = "X-Request-ID, Retry-After"
-        resp.headers["Access-Control-Max-Age"] = "600"
+        apply_cors(resp)
+        apply_security_headers(resp)
         started = g.get("started")
-        principal = g.get("principal")
-        log.info("request", extra={
-            "request_id": resp.headers["X-Request-ID"], "method": request.method, "path": request.path,
-            "status": resp.status_code,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
-            "company_id": str(principal.company_id) if principal and principal.company_id else None,
-        })
+        latency_ms = round((time.perf_counter() - started) * 1000, 2) if started else 0.0
+        slow = latency_ms > current_app.config["SLOW_REQUEST_MS"]
+        if slow or log.isEnabledFor(logging.INFO):
+            principal = g.get("principal")
+            log.log(logging.WARNING if slow else logging.INFO, "slow request" if slow else "request", extra={
+                "method": request.method, "path": request.path, "status": resp.status_code,
+                "latency_ms": latency_ms,
+                "company_id": str(principal.company_id) if principal and principal.company_id else None,
+            })
         return resp
-
-
-def configure_logging(level: str = "INFO", json_logs: bool = True) -> None:
-    root = logging.getLogger()
-    if getattr(root, "_knowrithm_configured", False):
-        return
-    handler = logging.StreamHandler()
-    if json_logs:
-        from pythonjsonlogger.json import JsonFormatter
-
-        handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s",
-                                           rename_fields={"asctime": "time", "levelname": "level"}))
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    root.handlers = [handler]
-    root.setLevel(level)
-    root._knowrithm_configured = True  # type: ignore[attr-defined]

@@ -1,4 +1,5 @@
-"""Pagination (CONTRACT §1.7): `page` is 1-based, `per_page` capped at 100."""
+"""Pagination: `page` is 1-based, `per_page` capped at 100, and one metadata block for every
+listing (docs/api-compatibility.md, "Pagination")."""
 from __future__ import annotations
 
 from sqlalchemy import Select, func, select
@@ -19,6 +20,11 @@ def paginate(stmt: Select, page: int = 1, per_page: int = 20, *, max_per_page: i
     items = list(db.session.execute(
         stmt.limit(per_page).offset((page - 1) * per_page).execution_options(**options)
     ).scalars())
-    pages = (total + per_page - 1) // per_page
-    return items, {"page": page, "per_page": per_page, "total": total, "pages": pages,
-                   "has_next": page < pages, "has_prev": page > 1}
+    return items, page_meta(page, per_page, total)
+
+
+def page_meta(page: int, per_page: int, total: int) -> dict:
+    """The `pagination` block of a listing whose rows were counted elsewhere."""
+    pages = (total + per_page - 1) // per_page if total else 0
+    return {"page": page, "per_page": per_page, "total": total, "pages": pages,
+            "has_next": page < pages, "has_prev": page > 1}

@@ -1,4 +1,4 @@
-"""Lenient request parsing (CONTRACT §1.3): empty bodies, booleans, list fields.
+"""Lenient request parsing (docs/api-compatibility.md, "Lenient request parsing"): empty bodies, booleans, list fields.
 
 Clients send booleans as True/true/1, lists as repeated fields (Python), one JSON string
 (TypeScript) or a comma list (docs). These helpers accept all of them.
@@ -7,17 +7,48 @@ from __future__ import annotations
 
 import json
 import types
+import uuid
 import typing
-from typing import Any
+from typing import Annotated, Any
 
 from flask import request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from werkzeug.datastructures import MultiDict
 
-from .errors import ValidationFailed
+from .errors import NotFound, UnsupportedMediaType, ValidationFailed
+
+# Text fields the services parse themselves (`parse_uuid`, the address check), typed for the
+# OpenAPI document only: a generated client or a fuzzer sends what the server accepts.
+UuidText = Annotated[str, Field(json_schema_extra={"format": "uuid"})]
+EmailText = Annotated[str, Field(json_schema_extra={"format": "email"})]
 
 TRUE = {"true", "1", "yes", "on", "y", "t"}
 FALSE = {"false", "0", "no", "off", "n", "f", ""}
+
+
+def parse_uuid(value: Any, field: str | None = None, *, not_found: str | None = None) -> uuid.UUID | None:
+    """`value` as a UUID. When it is not one: a 400 naming `field` if given, else a 404 with
+    the `not_found` message if given (a malformed id names no row), else None."""
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError):
+        if field is not None:
+            raise ValidationFailed(f"Invalid {field}", details={field: ["must be a UUID"]}) from None
+        if not_found is not None:
+            raise NotFound(not_found) from None
+        return None
+
+
+def single_spaced(value: str | None) -> str | None:
+    """A pydantic validator for names: runs of whitespace become one space; blank is an error."""
+    if value is None:
+        return value
+    value = " ".join(value.split())
+    if not value:
+        raise ValueError("must not be blank")
+    return value
 
 
 def parse_bool(value: Any, default: bool | None = None) -> bool | None:
@@ -92,21 +123,48 @@ def multidict_to_dict(data: MultiDict, model: type[BaseModel] | None) -> dict[st
     return out
 
 
+MAX_JSON_DEPTH = 64  # far beyond any real body; deep nesting only exhausts the parser's stack
+
+
 def json_body() -> dict[str, Any]:
-    """The JSON object body, `{}` when absent; 400 when present but malformed."""
-    if not request.get_data(cache=True):
+    """The JSON object body, `{}` when absent; 400 when malformed, `null`, not an object or
+    nested too deeply; 415 when a body comes with a content type that is not JSON (it would
+    otherwise be dropped silently and the call would "succeed" having changed nothing)."""
+    raw = request.get_data(cache=True)
+    if not raw:
         return {}
     if request.mimetype and "json" not in request.mimetype and request.mimetype != "text/plain":
-        return {}
+        raise UnsupportedMediaType(f"Send this body as application/json (got {request.mimetype[:100]})",
+                                   details={"content_type": ["expected application/json"]})
     try:
-        data = json.loads(request.get_data(cache=True))
+        data = json.loads(raw)
+    except RecursionError:
+        data = None
+        too_deep = True
     except ValueError as exc:
-        raise ValidationFailed("Malformed JSON body", code="MALFORMED_JSON", details={"body": [str(exc)]})
-    if data is None:
-        return {}
+        raise ValidationFailed("Malformed JSON body", code="MALFORMED_JSON", details={"body": [str(exc)[:200]]})
+    else:
+        too_deep = _too_deep(data)
+    if too_deep:
+        raise ValidationFailed("JSON body is nested too deeply", code="MALFORMED_JSON",
+                               details={"body": [f"nesting deeper than {MAX_JSON_DEPTH} levels"]})
     if not isinstance(data, dict):
-        raise ValidationFailed("JSON body must be an object", code="MALFORMED_JSON")
+        raise ValidationFailed("JSON body must be an object", code="MALFORMED_JSON",
+                               details={"body": ["expected a JSON object"]})
     return data
+
+
+def _too_deep(data: Any) -> bool:
+    """Container depth of a parsed body, walked with a stack (no recursion)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth > MAX_JSON_DEPTH:
+                return True
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 def validation_details(exc) -> dict[str, list[str]]:

@@ -1,4 +1,4 @@
-"""Request rate limits on Redis (CONTRACT §1.10): 429 + `Retry-After` + the error envelope.
+"""Request rate limits on Redis (docs/api-compatibility.md, "Rate limits and CORS"): 429 + `Retry-After` + the error envelope.
 
 Two ways to use it:
 
@@ -44,6 +44,7 @@ from typing import Callable
 import redis
 from flask import current_app, has_request_context, request
 
+from .auth import current_principal
 from .errors import RateLimited
 from .redis import get_redis
 
@@ -133,8 +134,6 @@ def _who(per: str) -> str:
         return "all"
     if per == "ip":
         return client_ip()
-    from .auth import current_principal
-
     principal = current_principal(optional=True)
     if principal is None:
         return "ip:" + client_ip()

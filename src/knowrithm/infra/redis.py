@@ -4,6 +4,11 @@ from __future__ import annotations
 import redis
 from flask import Flask, current_app
 
+# Workers announce themselves in this sorted set (member = worker name, score = last beat);
+# the health route and the metrics exporter count the ones seen within the stale window.
+WORKERS_KEY = "knowrithm:workers"
+WORKER_STALE_SECONDS = 30
+
 
 def init_redis(app: Flask) -> None:
     settings = app.config["SETTINGS"]

@@ -1,11 +1,11 @@
-"""Server-Sent Events over Redis pub/sub (CONTRACT §1.8).
+"""Server-Sent Events over Redis pub/sub (docs/api-compatibility.md, "Streaming").
 
 Workers `publish()` an event for a topic (a conversation id). Every API process runs one
 `Hub` thread with a single pattern subscription and fans events out to the streams it
 serves, so any process can serve any stream and an idle stream costs a queue, not a Redis
 connection. Each topic also keeps its recent events in a capped Redis stream: a client
 that connects just after the chat acknowledgement still gets an answer that was ready
-first (`replay`).
+first (`replay`), unless the participant already received that answer (`mark_seen`).
 
 Framing follows both SDK parsers: LF line endings only, one `data:` line of ASCII JSON
 (Python's `splitlines()` also splits on U+2028), and a blank line after each event.
@@ -23,16 +23,24 @@ from typing import Iterable, Iterator
 
 import redis
 
+from .metrics import SSE_OPEN
+
 log = logging.getLogger(__name__)
 
 CHANNEL_PREFIX = "knowrithm:events:"
 LOG_PREFIX = "knowrithm:events-log:"
 SLOTS_PREFIX = "knowrithm:sse-slots:"
+SEEN_PREFIX = "knowrithm:events-seen:"
 LOG_MAXLEN = 200
 LOG_TTL_SECONDS = 3600
 ACK_REPLAY_MS = 60_000
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
 SSE_MIMETYPE = "text/event-stream; charset=utf-8"
+# When a server process drains (SIGTERM), each open stream gets this reconnect delay in a last
+# event and is closed: the client comes back to another process (Last-Event-ID resumes it).
+DRAIN_RETRY_MS = 1000
+_DRAIN = {"drain": True}  # the sentinel a draining process puts in every stream's queue
+_draining = threading.Event()
 
 
 def encode(event: str, data, event_id: str | None = None, retry_ms: int | None = None) -> str:
@@ -104,27 +112,55 @@ def publish(client: redis.Redis, topic: str, event: str, data: dict, *, key: str
     return event_id
 
 
-def replay(client: redis.Redis, topic: str, last_event_id: str | None) -> list[tuple[str, str, str]]:
-    """Logged events a (re)connecting client should get first, as (id, event, json data).
+def mark_seen(client: redis.Redis, topic: str, keys: Iterable[str]) -> None:
+    """The participant has received the answers of these exchanges (by a stream, by reading the
+    messages or the task result): a later stream must not replay them."""
+    keys = [str(k) for k in keys if k]
+    if not keys:
+        return
+    try:
+        pipe = client.pipeline(transaction=False)
+        pipe.sadd(SEEN_PREFIX + topic, *keys)
+        pipe.expire(SEEN_PREFIX + topic, LOG_TTL_SECONDS)
+        pipe.execute()
+    except redis.RedisError:
+        log.warning("could not record delivered answers for %s", topic, exc_info=True)
+
+
+def replay(client: redis.Redis, topic: str, last_event_id: str | None) -> list[tuple[str, str, str, str]]:
+    """Logged events a (re)connecting client should get first, as (id, event, json data, key).
 
     With `Last-Event-ID`: everything after it. Without: the events of the most recent exchange
-    acknowledged in the last minute only, so a client that stops at the first `chat_response`
-    is not handed the answer to an earlier question."""
+    acknowledged in the last minute whose answer the participant has not received yet, so an
+    answer ready before the subscription is not lost and a client that stops at the first
+    `chat_response` is never handed an answer it already has."""
     log_key = LOG_PREFIX + topic
     try:
         if last_event_id:
             entries = client.xrange(log_key, min=last_event_id, max="+")
-            return [(eid, f["event"], f["data"]) for eid, f in entries if eid != last_event_id]
+            return [(eid, f["event"], f["data"], f.get("key") or "") for eid, f in entries if eid != last_event_id]
         now_ms = int(time.time() * 1000)
         entries = client.xrange(log_key, min=str(now_ms - ACK_REPLAY_MS), max="+")
+        seen = client.smembers(SEEN_PREFIX + topic) if entries else set()
     except redis.RedisError:
         log.warning("could not replay events for %s", topic, exc_info=True)
         return []
-    recent = [(eid, f) for eid, f in entries if f.get("key") and int(f.get("ack") or 0) >= now_ms - ACK_REPLAY_MS]
+    recent = [(eid, f) for eid, f in entries
+              if f.get("key") and f["key"] not in seen and int(f.get("ack") or 0) >= now_ms - ACK_REPLAY_MS]
     if not recent:
         return []
     newest = max(recent, key=lambda item: int(item[1]["ack"]))[1]["key"]
-    return [(eid, f["event"], f["data"]) for eid, f in recent if f["key"] == newest]
+    return [(eid, f["event"], f["data"], f["key"]) for eid, f in recent if f["key"] == newest]
+
+
+def _answer_key(event: str, data_json: str) -> str | None:
+    """The exchange a `chat_response` answers (its user message id)."""
+    if event != "chat_response":
+        return None
+    try:
+        return json.loads(data_json).get("message_id")
+    except (ValueError, AttributeError):
+        return None
 
 
 # --- one subscriber per process ------------------------------------------------------------
@@ -186,6 +222,16 @@ class Hub:
             pipe.zadd(SLOTS_PREFIX + company_id, {slot: now for slot in slots}, xx=True)
         pipe.execute()
 
+    def drain(self) -> None:
+        """Wakes every stream of this process so it can say goodbye (see `drain_streams`)."""
+        with self._lock:
+            targets = [q for subs in self._subs.values() for q in subs]
+        for q in targets:
+            try:
+                q.put_nowait(_DRAIN)
+            except queue.Full:  # a stalled stream notices the flag at its next heartbeat
+                pass
+
     def open_streams(self) -> int:
         with self._lock:
             return sum(len(s) for s in self._subs.values())
@@ -239,6 +285,24 @@ def hub_for(url: str) -> Hub:
         return _hubs[url]
 
 
+def drain_streams() -> None:
+    """Called once when the server process shuts down: every open stream ends with a `retry:`
+    hint, and new ones close at once, so a graceful stop never waits for idle streams."""
+    _draining.set()
+    with _hubs_lock:
+        hubs = list(_hubs.values())
+    for hub in hubs:
+        hub.drain()
+
+
+def draining() -> bool:
+    return _draining.is_set()
+
+
+def _goodbye() -> str:
+    return encode("heartbeat", {"timestamp": now_iso(), "status": "reconnect"}, retry_ms=DRAIN_RETRY_MS)
+
+
 # --- per-company stream slots --------------------------------------------------------------
 
 def acquire_slot(client: redis.Redis, company_id: str, cap: int, stale_after: float) -> str | None:
@@ -272,30 +336,41 @@ def release_slot(client: redis.Redis, company_id: str, slot: str) -> None:
 
 def event_stream(*, hub: Hub, client: redis.Redis, topic: str, company_id: str, slot: str,
                  last_event_id: str | None, heartbeat_seconds: float,
-                 hello: dict | None = None) -> Iterator[str]:
+                 hello: dict | None = None, participant: bool = True) -> Iterator[str]:
     """The SSE body: a first event at once, replayed events, then live events and heartbeats.
 
-    Holds no database session: everything it needs was loaded before the response started."""
+    A `participant` stream (the conversation's own user or lead) records each answer it
+    delivers, so no later stream replays it. Holds no database session: everything it needs
+    was loaded before the response started."""
     q = hub.subscribe(topic)
     hub.hold_slot(company_id, slot)
+    SSE_OPEN.inc()
     try:
         yield encode("heartbeat", {"timestamp": now_iso(), "status": "connected", **(hello or {})},
                      retry_ms=3000)
         last = (0, 0)
-        for event_id, event, data in replay(client, topic, last_event_id):
+        for event_id, event, data, key in replay(client, topic, last_event_id):
             last = max(last, _id_key(event_id))
             yield _raw(event_id, event, data)
-        while True:
+            if participant and event == "chat_response":
+                mark_seen(client, topic, [key])
+        while not _draining.is_set():
             try:
                 item = q.get(timeout=heartbeat_seconds)
             except queue.Empty:
                 yield encode("heartbeat", {"timestamp": now_iso()})
                 continue
+            if item is _DRAIN:
+                break
             event_id = item.get("id")
             if event_id and _id_key(event_id) <= last:
                 continue  # already sent by the replay
             yield _raw(event_id, item["event"], item["data"])
+            if participant:
+                mark_seen(client, topic, [_answer_key(item["event"], item["data"])])
+        yield _goodbye()
     finally:
+        SSE_OPEN.dec()
         hub.unsubscribe(topic, q)
         hub.drop_slot(company_id, slot)
         release_slot(client, company_id, slot)

@@ -1,4 +1,4 @@
-"""Background work: the Celery app, task records and the task envelope (CONTRACT §1.4).
+"""Background work: the Celery app, task records and the task envelope (docs/api-compatibility.md, "Asynchronous tasks").
 
 Every queued job has a `TaskRecord` row whose id is the Celery task id. The API answers
 202 with `accepted_body(record)`, the public status route renders `status_body(record)`,
@@ -8,12 +8,14 @@ the transaction that created the record commits, so a worker never sees a missin
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 import uuid
 from datetime import datetime
 from typing import Any
 
 from celery import Celery, Task
+from celery.exceptions import Retry
 from flask import Flask, current_app
 from kombu import Exchange, Queue
 from sqlalchemy import JSON, DateTime, Integer, String, Text, Uuid, event
@@ -21,6 +23,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .db import Base, db, iso, utcnow
 from .errors import ApiError
+from .logs import current_request_id, task_log_context
+from .metrics import observe_task
 from .tenancy import company_scope
 
 log = logging.getLogger(__name__)
@@ -62,6 +66,24 @@ def accepted_body(record: TaskRecord, message: str = "Request accepted and queue
                   estimated_time: int = 5, **extra) -> dict:
     return {"status": "accepted", "task_id": str(record.id), "status_url": status_url(record.id),
             "message": message, "estimated_time": estimated_time, **extra}
+
+
+# Task name -> called with a successful result when its caller reads it from the status route
+# (the conversations domain records that the chat answer reached the participant).
+_result_readers: dict[str, Any] = {}
+
+
+def on_result_read(task_name: str):
+    def register(fn):
+        _result_readers[task_name] = fn
+        return fn
+    return register
+
+
+def result_read(record: TaskRecord) -> None:
+    reader = _result_readers.get(record.name)
+    if reader is not None and record.state == "SUCCESS" and isinstance(record.result, dict):
+        reader(record.result)
 
 
 def status_body(record: TaskRecord) -> dict:
@@ -118,8 +140,10 @@ def enqueue(task: Task, *, company_id=None, queue: str | None = None, commit: bo
     if company_id is not None:
         call_kwargs["company_id"] = str(company_id)
     task_id = str(record.id)
+    # The worker logs under the id of the request that queued the task (infra.logs).
+    headers = {"request_id": current_request_id()}
     _pending(db.session).append(
-        lambda: task.apply_async(kwargs=call_kwargs, task_id=task_id, queue=record.queue)
+        lambda: task.apply_async(kwargs=call_kwargs, task_id=task_id, queue=record.queue, headers=headers)
     )
     if commit:
         db.session.commit()
@@ -157,11 +181,29 @@ class RecordedTask(Task):
 
     def __call__(self, *args, **kwargs):
         app = self.flask_app or self.app.flask_app
-        with app.app_context(), company_scope(kwargs.get("company_id")):
+        request_id = self.request.get("request_id") or self.request.id
+        with app.app_context(), company_scope(kwargs.get("company_id")), \
+                task_log_context(request_id=request_id, task=self.name):
+            started = time.perf_counter()
+            log.info("task started", extra={"task_id": self.request.id})
+            outcome = "failure"
             try:
-                return self.run(*args, **kwargs)
+                result = self.run(*args, **kwargs)
+                outcome = "success"
+            except Retry:
+                outcome = "retry"
+                log.info("task retrying", extra={"task_id": self.request.id})
+                raise
+            except Exception:
+                log.exception("task failed", extra={"task_id": self.request.id,
+                                                    "latency_ms": round((time.perf_counter() - started) * 1000, 2)})
+                raise
             finally:
                 db.session.remove()
+                observe_task(self.name, outcome, time.perf_counter() - started)
+            log.info("task finished", extra={"task_id": self.request.id,
+                                             "latency_ms": round((time.perf_counter() - started) * 1000, 2)})
+            return result
 
     def before_start(self, task_id, args, kwargs):
         app = self.app.flask_app
@@ -204,6 +246,22 @@ def _jsonable(value):
         return repr(value)
 
 
+def check_visibility_timeout(celery: Celery) -> list[str]:
+    """Late-acknowledged tasks whose hard time limit reaches the Redis visibility timeout: one of
+    them still running when the timeout passes would be delivered again and run twice."""
+    visibility = (celery.conf.broker_transport_options or {}).get("visibility_timeout", 3600)
+    default_limit = celery.conf.task_time_limit or 0
+    too_long = []
+    for name, task in sorted(celery.tasks.items()):
+        acks_late = task.acks_late if task.acks_late is not None else celery.conf.task_acks_late
+        if name.startswith("celery.") or not acks_late:
+            continue
+        limit = task.time_limit if task.time_limit is not None else default_limit
+        if not limit or limit >= visibility:
+            too_long.append(f"{name} (time limit {limit or 'none'} s)")
+    return too_long
+
+
 def init_celery(app: Flask, *, routes: dict, beat_schedule: dict) -> Celery:
     settings = app.config["SETTINGS"]
     celery = Celery(app.import_name, task_cls=RecordedTask)
@@ -224,13 +282,26 @@ def init_celery(app: Flask, *, routes: dict, beat_schedule: dict) -> Celery:
         task_ignore_result=True,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
+        # One message reserved per pool slot: a long ingestion never holds a queued chat answer back.
         worker_prefetch_multiplier=1,
+        # Tasks without limits of their own (ingestion, crawls and index builds set longer ones)
+        # are stopped before they can hold a worker slot for good.
+        task_soft_time_limit=900,
+        task_time_limit=960,
+        # On a cold shutdown (SIGQUIT, or SIGTERM with REMAP_SIGTERM=SIGQUIT as deploy/k8s sets),
+        # running tasks get this long to finish before they are requeued.
+        worker_soft_shutdown_timeout=25,
         task_always_eager=settings.CELERY_TASK_ALWAYS_EAGER,
         beat_schedule=beat_schedule,
         broker_connection_retry_on_startup=True,
         result_expires=24 * 3600,
         worker_hijack_root_logger=False,
-        broker_transport_options={"visibility_timeout": 3600},
+        # Redis: unacknowledged messages of a dead worker return after the visibility timeout
+        # (above every task's hard time limit: see check_visibility_timeout); the restore sweep
+        # runs every CELERY_RESTORE_INTERVAL seconds on each consumer.
+        broker_transport_options={"visibility_timeout": settings.CELERY_VISIBILITY_TIMEOUT,
+                                  "unacked_restore_interval": settings.CELERY_RESTORE_INTERVAL,
+                                  "unacked_restore_throttle": 1},
     )
     celery.set_default()
     app.extensions["celery"] = celery

@@ -9,12 +9,19 @@ statement with execution options:
     select(Doc).execution_options(all_companies=True)     # super-admin / system work
 
 Because "missing" and "not yours" go through the same filter, both answer 404.
+
+Cost. The criteria are lambdas, so SQLAlchemy caches each scoped statement once: the
+lambda's code is part of the cache key and `company_id`, a closure variable, becomes a bound
+parameter (`track_closure_variables`), so every company shares one compiled statement
+(tests/infra/test_tenancy_coverage.py counts compilations). What is left per query is building
+the options; they are built once per company and reused (`_options_for`).
 """
 from __future__ import annotations
 
 import uuid
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import lru_cache
 from typing import Iterator, TypeVar
 
 from sqlalchemy import event, or_, select
@@ -46,22 +53,31 @@ def set_company_scope(company_id: uuid.UUID | str | None) -> None:
     _company.set(uuid.UUID(str(company_id)) if company_id else None)
 
 
+_NOT_DELETED = with_loader_criteria(SoftDelete, lambda cls: cls.deleted_at.is_(None), include_aliases=True)
+
+
+@lru_cache(maxsize=4096)
+def _options_for(company_id: uuid.UUID) -> tuple:
+    """The company's two criteria options. Building one analyses its lambda's closure; the
+    objects are immutable, so one pair per company serves every later query."""
+    return (
+        with_loader_criteria(TenantOwned, lambda cls: cls.company_id == company_id, include_aliases=True),
+        with_loader_criteria(CatalogOwned, lambda cls: or_(cls.company_id.is_(None), cls.company_id == company_id),
+                             include_aliases=True),
+    )
+
+
 @event.listens_for(Session, "do_orm_execute")
 def _scope_queries(state: ORMExecuteState) -> None:
     if not state.is_select:
         return
     opts = state.execution_options
-    if not opts.get("include_deleted", False):
-        state.statement = state.statement.options(
-            with_loader_criteria(SoftDelete, lambda cls: cls.deleted_at.is_(None), include_aliases=True)
-        )
+    options: tuple = () if opts.get("include_deleted", False) else (_NOT_DELETED,)
     company_id = _company.get()
     if company_id is not None and not opts.get("all_companies", False):
-        state.statement = state.statement.options(
-            with_loader_criteria(TenantOwned, lambda cls: cls.company_id == company_id, include_aliases=True),
-            with_loader_criteria(CatalogOwned, lambda cls: or_(cls.company_id.is_(None), cls.company_id == company_id),
-                                 include_aliases=True),
-        )
+        options += _options_for(company_id)
+    if options:
+        state.statement = state.statement.options(*options)
 
 
 def get_or_404(model: type[T], ident, *, include_deleted: bool = False, what: str | None = None) -> T:

@@ -9,9 +9,12 @@ from alembic import context
 # access to the values within the .ini file in use.
 config = context.config
 
-# Interpret the config file for Python logging.
-# This line sets up loggers basically.
-fileConfig(config.config_file_name)
+# alembic.ini's logging section is for a bare `alembic` run only. Inside the platform (gunicorn's
+# master migrates before it forks) logging is already configured by infra.logs, and fileConfig
+# would replace its JSON handler and, with its default disable_existing_loggers=True, silence
+# every logger created before the migration ran (unhandled errors would leave no traceback).
+if not logging.getLogger().handlers:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger('alembic.env')
 
 

@@ -1,4 +1,4 @@
-/*! Knowrithm chat widget — plain JavaScript, no build step (CONTRACT Appendix C).
+/*! Knowrithm chat widget — plain JavaScript, no build step.
  *
  * Embed:
  *   <script>window.AIChatWidget = { agentId: "<agent id>", apiUrl: "https://host/api/v1" };</script>
@@ -129,9 +129,10 @@
         return resp.text().then(function (text) {
           var data = null;
           try { data = text ? JSON.parse(text) : {}; } catch (e) { data = { message: text }; }
-          if (resp.status === 401 && opts.auth && !opts.retried && state.session.leadPayload) {
-            // Tokens expire; registration is idempotent, so re-register silently and retry once.
-            return register(state.session.leadPayload).then(function () {
+          if (resp.status === 401 && opts.auth && !opts.retried &&
+              (state.session.refreshToken || state.session.leadPayload)) {
+            // Tokens expire: resume this visitor session with its refresh token, and retry once.
+            return renewSession().then(function () {
               return request(method, path, body, Object.assign({}, opts, { retried: true }));
             });
           }
@@ -175,6 +176,33 @@
     });
   }
 
+  function refreshSession() {
+    return request("POST", "/lead/refresh", { refresh_token: state.session.refreshToken }).then(function (body) {
+      var tokens = body.tokens || {};
+      var access = body.access_token || tokens.access_token;
+      if (!access) throw new Error("Refresh did not return a token");
+      state.session.accessToken = access;
+      state.session.refreshToken = body.refresh_token || tokens.refresh_token || state.session.refreshToken;
+      save();
+      return body;
+    });
+  }
+
+  // The same session when its refresh token still works; otherwise a new session (registering
+  // again never reaches an earlier session's conversation, so the next message starts a new one).
+  function renewSession() {
+    var resume = state.session.refreshToken ? refreshSession() : Promise.reject(new Error("no refresh token"));
+    return resume.catch(function (err) {
+      if (!state.session.leadPayload) throw err;
+      return register(state.session.leadPayload).then(function (body) {
+        state.session.conversationId = null;
+        closeStream();
+        save();
+        return body;
+      });
+    });
+  }
+
   function ensureConversation() {
     if (state.session.conversationId) return Promise.resolve(state.session.conversationId);
     return request("POST", "/conversation", { agent_id: cfg.agentId, title: "Website Chat" }, { auth: true })
@@ -198,9 +226,20 @@
     state.pending = { localId: local.id, messageId: null, startedAt: Date.now(), draft: "" };
     render();
     fire("onMessage", local);
-    return ensureConversation().then(function (convId) {
-      openStream();
-      return request("POST", "/conversation/" + convId + "/chat", { message: text }, { auth: true });
+    function post() {
+      return ensureConversation().then(function (convId) {
+        openStream();
+        return request("POST", "/conversation/" + convId + "/chat", { message: text }, { auth: true });
+      });
+    }
+    return post().catch(function (err) {
+      // A new visitor session (or a conversation deleted by the company) cannot reach the old
+      // conversation: continue in a new one.
+      if (err.status !== 404 || !state.session.conversationId) throw err;
+      state.session.conversationId = null;
+      closeStream();
+      save();
+      return post();
     }).then(function (ack) {
       local.id = ack.message_id || local.id;
       if (state.pending) state.pending.messageId = ack.message_id;
@@ -221,6 +260,12 @@
   }
 
   // ---- answers: SSE over fetch, polling as the fallback --------------------------------------------
+  function closeStream() {
+    if (state.stream && state.stream.abort) state.stream.abort();
+    state.stream = null;
+    state.streamOk = false;
+  }
+
   function openStream() {
     if (state.stream || !window.ReadableStream || !window.TextDecoder || !state.session.conversationId) return;
     var controller = window.AbortController ? new AbortController() : null;
@@ -351,9 +396,12 @@
     ".typing{opacity:.7;font-style:italic}",
     ".sources{margin-top:8px;padding-top:6px;border-top:1px solid rgba(127,127,127,.3);font-size:12px}",
     ".sources ol{margin:4px 0 0 18px;padding:0}.sources a{color:inherit}",
+    ".sources code.sql{display:block;margin-top:2px;font-size:11px;white-space:pre-wrap;word-break:break-word;opacity:.8}",
     "sup.cite{font-size:10px;font-weight:600;margin:0 1px}",
     ".fb{margin-top:6px;display:flex;gap:6px}.fb button{background:none;border:1px solid rgba(127,127,127,.4);",
     "border-radius:6px;cursor:pointer;padding:1px 6px;color:inherit}.fb button.on{background:rgba(127,127,127,.25)}",
+    ".rate{align-self:center;text-align:center;font-size:13px;opacity:.9}.rate button{background:none;border:0;",
+    "cursor:pointer;font-size:20px;color:#f59e0b;padding:0 2px}",
     ".error{color:#b91c1c;background:#fee2e2;border-radius:8px;padding:8px 10px;font-size:13px}",
     "form.lead{display:flex;flex-direction:column;gap:8px}",
     "form.lead input{padding:8px 10px;border:1px solid #d1d5db;border-radius:8px;font-size:14px}",
@@ -397,7 +445,8 @@
   function sourceList(message) {
     var list = (message.sources || []).map(function (s) {
       return { n: s.source_number || s.number, name: s.document_name || s.name || s.label || "Source",
-               url: s.url || s.link || null, cited: s.cited !== false };
+               url: s.url || s.link || null, cited: s.cited !== false,
+               sql: s.type === "database" ? s.sql : null };
     });
     if (!list.length) {
       ((message.metadata || {}).all_sources || []).forEach(function (label, i) {
@@ -435,6 +484,28 @@
     box.appendChild(fb);
   }
 
+  // After an answer the visitor may rate the whole conversation (1-5): the company's CSAT.
+  function ratingPrompt() {
+    var box = node("div", "rate");
+    if (state.session.rated) {
+      box.textContent = "Thanks for rating this chat " + state.session.rated + "/5.";
+      return box;
+    }
+    box.appendChild(node("div", "", "How was this chat?"));
+    [1, 2, 3, 4, 5].forEach(function (n) {
+      var b = node("button", "", "\u2605");
+      b.type = "button";
+      b.title = n + "/5";
+      b.setAttribute("aria-label", "Rate " + n + " out of 5");
+      b.onclick = function () {
+        request("POST", "/conversation/" + state.session.conversationId + "/rating", { rating: n }, { auth: true })
+          .then(function () { state.session.rated = n; save(); render(); }).catch(function () { /* optional */ });
+      };
+      box.appendChild(b);
+    });
+    return box;
+  }
+
   function renderMessage(message) {
     var box = node("div", "msg " + (message.role === "user" ? "user" : "assistant"));
     box.setAttribute("data-role", message.role);
@@ -456,6 +527,7 @@
           } else {
             li.textContent = s.name;
           }
+          if (s.sql) li.appendChild(node("code", "sql", s.sql)); // the query a database answer ran
           ol.appendChild(li);
         });
         wrap.appendChild(ol);
@@ -520,6 +592,8 @@
     } else {
       if (!state.messages.length) el.body.appendChild(node("div", "msg assistant welcome", welcomeText()));
       state.messages.forEach(function (m) { el.body.appendChild(renderMessage(m)); });
+      var answered = state.messages.some(function (m) { return m.role === "assistant" && String(m.id).indexOf("local-") !== 0; });
+      if (answered && !state.pending && state.session.conversationId) el.body.appendChild(ratingPrompt());
       if (state.pending) {
         var draft = state.pending.draft;
         el.body.appendChild(node("div", "msg assistant typing", draft || "Thinking..."));
@@ -569,6 +643,12 @@
       if (state.session.accessToken && state.session.conversationId) {
         view = "chat";
         return loadHistory().then(openStream).catch(function () {
+          if (state.session.accessToken && !state.session.conversationId) {
+            // The session could not be resumed and a new one was opened: continue there.
+            view = "chat";
+            render();
+            return;
+          }
           // A stale session (deleted conversation, revoked lead): start over with the form.
           state.session = {};
           save();

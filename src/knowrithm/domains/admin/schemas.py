@@ -1,13 +1,15 @@
-"""Administration request models and output shapes (CONTRACT §2.4)."""
+"""Administration request models and output shapes."""
 from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from knowrithm.domains.auth.schemas import TokenPairOut, UserOut
 from knowrithm.infra.db import iso, sid
+from knowrithm.infra.responses import Open, Pagination
 
 USER_STATUSES = ("active", "inactive", "suspended", "pending_verification")
 ROLES = ("super_admin", "admin", "user")
@@ -171,7 +173,7 @@ def config_out(row, *, reveal: bool) -> dict:
 
 
 def audit_out(row) -> dict:
-    """One audit entry with the alternate key names the CLI table reads (CONTRACT D6)."""
+    """One audit entry with the alternate key names the CLI table reads."""
     return {"id": sid(row.id), "timestamp": iso(row.created_at), "created_at": iso(row.created_at),
             "event_type": row.event_type, "action": row.event_type, "event_category": row.event_category,
             "entity_type": row.entity_type, "entity_id": row.entity_id, "description": row.description,
@@ -179,3 +181,122 @@ def audit_out(row) -> dict:
             "user_id": sid(row.user_id), "impersonator_id": sid(row.impersonator_id),
             "api_key_id": sid(row.api_key_id), "user_role": row.user_role, "ip_address": row.ip_address,
             "user_agent": row.user_agent, "request_id": row.request_id, "details": row.details or {}}
+
+
+class UserListOut(Open):
+    success: bool
+    users: list[UserOut]
+    data: list[UserOut]
+    pagination: Pagination
+    filters_applied: dict[str, Any]
+
+
+class UserViewOut(Open):
+    success: bool
+    message: str
+    user: UserOut
+    data: UserOut
+
+
+class MetricsOut(Open):
+    """Hourly counters of the last 24 hours (`metrics` by name) with their totals."""
+
+    success: bool
+    generated_at: datetime
+    company_id: uuid.UUID | None
+    window_hours: int
+    period: dict[str, datetime]
+    metrics: dict[str, list[dict[str, Any]]]
+    summary: dict[str, Any]
+    system_health: list[dict[str, Any]]
+
+
+class AuditEntryOut(Open):
+    id: uuid.UUID
+    timestamp: datetime | None
+    created_at: datetime | None
+    event_type: str
+    action: str
+    event_category: str | None
+    entity_type: str | None
+    entity_id: str | None
+    description: str | None
+    message: str | None
+    risk_level: str | None
+    company_id: uuid.UUID | None
+    user_id: uuid.UUID | None
+    impersonator_id: uuid.UUID | None
+    api_key_id: uuid.UUID | None
+    user_role: str | None
+    ip_address: str | None
+    user_agent: str | None
+    request_id: str | None
+    details: dict[str, Any]
+
+
+class AuditLogOut(Open):
+    success: bool
+    logs: list[AuditEntryOut]
+    data: list[AuditEntryOut]
+    audit_logs: list[AuditEntryOut]
+    total: int = Field(ge=0)
+    limit: int = Field(ge=1)
+    offset: int = Field(ge=0)
+    page: int = Field(ge=1)
+    per_page: int = Field(ge=1)
+    pagination: Pagination
+
+
+class ConfigEntryOut(Open):
+    """`config_out`: sensitive values read `********` unless the caller is a super admin."""
+
+    id: uuid.UUID | None
+    config_key: str
+    config_value: Any
+    config_type: str | None
+    description: str | None
+    is_sensitive: bool
+    scope: Literal["company", "platform"]
+    company_id: uuid.UUID | None
+    value_hidden: bool
+    updated_by: uuid.UUID | None
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+class ConfigListOut(Open):
+    success: bool
+    config: dict[str, Any]
+    configs: list[ConfigEntryOut]
+    data: list[ConfigEntryOut]
+
+
+class ConfigSavedOut(Open):
+    success: bool
+    message: str
+    config: ConfigEntryOut
+    data: ConfigEntryOut
+
+
+class PasswordResetForcedOut(Open):
+    success: bool
+    message: str
+    user_id: uuid.UUID
+    email_sent: bool
+    must_reset_password: bool
+
+
+class ImpersonationOut(TokenPairOut):
+    success: bool
+    message: str
+    token: str
+    user: UserOut
+    impersonated_by: uuid.UUID
+    impersonator_id: uuid.UUID
+    issued_at: datetime
+
+
+class UserChangedOut(Open):
+    success: bool
+    message: str
+    user: UserOut

@@ -11,12 +11,13 @@ import uuid
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
+from knowrithm.domains.audit import service as audit
+from knowrithm.domains.audit.models import AuditLog
 from knowrithm.infra.auth import Principal
 from knowrithm.infra.db import db
 from knowrithm.infra.errors import Conflict
 
-from . import audit
-from .models import AuditLog, SystemConfig
+from .models import SystemConfig
 from .schemas import AuditQuery, ConfigIn
 
 

@@ -9,13 +9,15 @@ import uuid
 
 from sqlalchemy import func, or_, select
 
+from knowrithm.domains.audit import service as audit
+from knowrithm.domains.auth import tokens
+from knowrithm.domains.auth.email import send_password_reset
 from knowrithm.domains.auth.models import User
 from knowrithm.domains.users.service import user_visible_to
 from knowrithm.infra.auth import Principal
 from knowrithm.infra.db import db, utcnow
 from knowrithm.infra.errors import Forbidden, NotFound
 
-from . import audit
 from .schemas import UserListQuery
 
 
@@ -115,8 +117,6 @@ def set_role(*, actor: Principal, user_id, role: str) -> User:
 
 def force_password_reset(*, actor: Principal, user_id) -> tuple[User, bool]:
     """Flags the account and mails a one-time reset link; returns (user, whether a mail was queued)."""
-    from knowrithm.domains.auth.email import send_password_reset
-
     user = _target(actor, user_id, "force a password reset on")
     user.must_reset_password = True
     audit.record("admin.password_reset_forced", actor=actor, company_id=user.company_id, entity_type="user",
@@ -127,8 +127,6 @@ def force_password_reset(*, actor: Principal, user_id) -> tuple[User, bool]:
 
 def impersonate(*, actor: Principal, user_id) -> tuple[User, dict]:
     """Tokens that act as `user_id` and name the super admin behind them (audited with both)."""
-    from knowrithm.domains.auth import tokens
-
     user = _target(actor, user_id, "impersonate")
     if user.role == "super_admin":
         raise Forbidden("Super admin accounts cannot be impersonated")

@@ -12,13 +12,14 @@ import uuid
 
 from sqlalchemy import Table, Uuid, func, inspect, literal, select
 
-from knowrithm.domains.admin import audit
+from knowrithm.domains.audit import service as audit
 from knowrithm.domains.databases.models import DatabaseConnection, DatabaseTable
 from knowrithm.domains.documents.models import Document, DocumentChunk
 from knowrithm.domains.llm.models import LLMSettings
 from knowrithm.infra.auth import Principal
 from knowrithm.infra.db import db
 
+from . import service
 from .models import Agent
 
 _COPIED_AGENT_FIELDS = ("description", "avatar_url", "system_prompt", "personality_traits", "capabilities",
@@ -35,7 +36,7 @@ def _copy_rows(table: Table, where, overrides: dict) -> int:
     return db.session.execute(stmt).rowcount or 0
 
 
-def _uuid(value: uuid.UUID):
+def _uuid_literal(value: uuid.UUID):
     return literal(value, type_=Uuid)
 
 
@@ -57,12 +58,12 @@ def copy_documents(source_id: uuid.UUID, target_id: uuid.UUID) -> tuple[int, int
     for old_id in doc_ids:
         new_id = uuid.uuid4()
         # The copy is not tied to the source's crawled page: re-crawls only refresh the original.
-        _copy_rows(docs, docs.c.id == old_id, {"id": _uuid(new_id), "agent_id": _uuid(target_id),
+        _copy_rows(docs, docs.c.id == old_id, {"id": _uuid_literal(new_id), "agent_id": _uuid_literal(target_id),
                                                "website_page_id": literal(None, type_=Uuid),
                                                "task_id": literal(None, type_=Uuid)})
         n_chunks += _copy_rows(chunks, chunks.c.document_id == old_id,
-                               {"id": func.gen_random_uuid(), "document_id": _uuid(new_id),
-                                "agent_id": _uuid(target_id)})
+                               {"id": func.gen_random_uuid(), "document_id": _uuid_literal(new_id),
+                                "agent_id": _uuid_literal(target_id)})
     return len(doc_ids), n_chunks
 
 
@@ -72,27 +73,25 @@ def copy_databases(source_id: uuid.UUID, target_id: uuid.UUID) -> int:
                                        .where(DatabaseConnection.agent_id == source_id)).scalars())
     for old_id in conn_ids:
         new_id = uuid.uuid4()
-        _copy_rows(conns, conns.c.id == old_id, {"id": _uuid(new_id), "agent_id": _uuid(target_id)})
+        _copy_rows(conns, conns.c.id == old_id, {"id": _uuid_literal(new_id), "agent_id": _uuid_literal(target_id)})
         _copy_rows(tables, tables.c.connection_id == old_id,
-                   {"id": func.gen_random_uuid(), "connection_id": _uuid(new_id)})
+                   {"id": func.gen_random_uuid(), "connection_id": _uuid_literal(new_id)})
     return len(conn_ids)
 
 
 def clone_agent(source: Agent, *, new_id: uuid.UUID, name: str | None, description: str | None,
-                llm_settings_id: str | None, actor: Principal | None, actor_user_id=None) -> tuple[Agent, dict]:
+                llm_settings_id: str | None, actor: Principal | None) -> tuple[Agent, dict]:
     """A new, inactive agent with the source's configuration, settings and knowledge."""
-    from .service import company_settings, settings_of
-
     clone = Agent(id=new_id, company_id=source.company_id, name=name or f"{source.name} (copy)", status="inactive",
-                  created_by=actor_user_id or (actor.user_id if actor else None))
+                  created_by=actor.user_id if actor else None)
     for key in _COPIED_AGENT_FIELDS:
         setattr(clone, key, getattr(source, key))
     if description is not None:
         clone.description = description
     if llm_settings_id:
-        settings = company_settings(llm_settings_id)
+        settings = service.company_settings(llm_settings_id)
     else:
-        settings = settings_of(source)
+        settings = service.settings_of(source)
         # Settings made for the source alone are copied; shared ones (company default) are linked.
         if settings is not None and settings.agent_id == source.id:
             settings = copy_settings(settings, agent_id=clone.id)
@@ -103,6 +102,6 @@ def clone_agent(source: Agent, *, new_id: uuid.UUID, name: str | None, descripti
     databases = copy_databases(source.id, clone.id)
     copied = {"documents": documents, "chunks": chunks, "databases": databases}
     audit.record("agent.cloned", actor=actor, company_id=source.company_id, entity_type="agent", entity_id=clone.id,
-                 user_id=actor_user_id, description=f"Agent '{source.name}' cloned as '{clone.name}'",
+                 description=f"Agent '{source.name}' cloned as '{clone.name}'",
                  details={"source_agent_id": str(source.id), **copied})
     return clone, copied

@@ -1,3 +1,4 @@
+"""The agent table: a chat agent, its persona and the LLM settings it answers with."""
 from __future__ import annotations
 
 import uuid

@@ -9,32 +9,29 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, case, func, literal, or_, select, union_all
 
-from knowrithm.domains.admin import audit
+from knowrithm.domains.audit import service as audit
 from knowrithm.domains.conversations.models import Conversation, Message
 from knowrithm.domains.databases.models import DatabaseConnection
 from knowrithm.domains.documents.models import Document, DocumentChunk
-from knowrithm.domains.llm.models import LLMSettings
+from knowrithm.domains.llm import service as llm
+from knowrithm.domains.llm.models import LLMSettings, ProviderModel
+from knowrithm.domains.widget import embed
 from knowrithm.infra.auth import Principal
 from knowrithm.infra.db import db
 from knowrithm.infra.errors import NotFound, ValidationFailed
-from knowrithm.infra.tenancy import get_or_404
+from knowrithm.infra.read_cache import ReadCache
+from knowrithm.infra.pagination import MAX_PER_PAGE, page_meta
+from knowrithm.infra.tasks import accepted_body, enqueue
+from knowrithm.infra.tenancy import current_company_id, get_or_404
 
-from . import embed
+from . import tasks
 from .models import Agent
-from .schemas import AGENT_FIELDS, SETTINGS_FIELDS, AgentCreate, AgentUpdate, agent_out
+from .schemas import AGENT_FIELDS, SETTINGS_FIELDS, AgentCreate, AgentUpdate, SettingsBrief, agent_out
 
-MAX_PER_PAGE = 100
 # Keys of a nested settings object that never reach the settings service.
 _NOT_SETTINGS = {"company_id", "agent_id", "id"}
-
-
-def _llm():
-    # Imported lazily: the llm domain imports agents' models, and this keeps the import graph acyclic.
-    from knowrithm.domains.llm import service
-
-    return service
 
 
 # --- reading --------------------------------------------------------------------------
@@ -45,72 +42,134 @@ def settings_of(agent: Agent) -> LLMSettings | None:
     return db.session.execute(select(LLMSettings).where(LLMSettings.id == agent.llm_settings_id)).scalar_one_or_none()
 
 
+def _counts_statement():
+    """Conversation, message, document and database figures per agent: four grouped counts in
+    one statement (UNION ALL; infra.tenancy scopes each part). Built once: only the ids vary."""
+    ids = bindparam("agent_ids", expanding=True)
+    up = func.count(case((Message.user_feedback > 0, 1)))
+    parts = [
+        select(literal(0), Conversation.agent_id, func.count(Conversation.id),
+               func.coalesce(func.sum(Conversation.lead_satisfaction), 0), func.count(Conversation.lead_satisfaction))
+        .where(Conversation.agent_id.in_(ids)).group_by(Conversation.agent_id),
+        select(literal(1), Conversation.agent_id, func.count(Message.id), up, func.count(Message.user_feedback))
+        .join(Message, Message.conversation_id == Conversation.id)
+        .where(Conversation.agent_id.in_(ids)).group_by(Conversation.agent_id),
+    ]
+    for kind, model in ((2, Document), (3, DatabaseConnection)):
+        parts.append(select(literal(kind), model.agent_id, func.count(model.id), literal(0), literal(0))
+                     .where(model.agent_id.in_(ids)).group_by(model.agent_id))
+    return union_all(*parts)
+
+
+_COUNTS = _counts_statement()
+
+
 def counts_for(agent_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict]:
-    """Conversation, message, document and database figures per agent, in four grouped queries."""
+    """Conversation, message, document and database figures per agent, in one round trip."""
     out: dict[uuid.UUID, dict] = {a: {"conversations": 0, "messages": 0, "documents": 0, "databases": 0,
                                       "rating": 0.0} for a in agent_ids}
     if not agent_ids:
         return out
-    rows = db.session.execute(
-        select(Conversation.agent_id, func.count(Conversation.id), func.avg(Conversation.lead_satisfaction))
-        .where(Conversation.agent_id.in_(agent_ids)).group_by(Conversation.agent_id))
-    for agent_id, n, rating in rows:
-        out[agent_id].update(conversations=n, rating=round(float(rating), 2) if rating is not None else 0.0)
-    rows = db.session.execute(
-        select(Conversation.agent_id, func.count(Message.id)).join(Message, Message.conversation_id == Conversation.id)
-        .where(Conversation.agent_id.in_(agent_ids)).group_by(Conversation.agent_id))
-    for agent_id, n in rows:
-        out[agent_id]["messages"] = n
-    for model, key in ((Document, "documents"), (DatabaseConnection, "databases")):
-        rows = db.session.execute(select(model.agent_id, func.count(model.id))
-                                  .where(model.agent_id.in_(agent_ids)).group_by(model.agent_id))
-        for agent_id, n in rows:
-            out[agent_id][key] = n
+    ratings, thumbs = {}, {}
+    for kind, agent_id, n, a, b in db.session.execute(_COUNTS, {"agent_ids": agent_ids}):
+        if kind == 0:
+            out[agent_id]["conversations"] = n
+            ratings[agent_id] = (float(a), b)
+        elif kind == 1:
+            out[agent_id]["messages"] = n
+            thumbs[agent_id] = (int(a), b)
+        else:
+            out[agent_id]["documents" if kind == 2 else "databases"] = n
+    for agent_id in agent_ids:
+        liked, given = thumbs.get(agent_id, (0, 0))
+        out[agent_id]["rating"] = feedback_rating(*ratings.get(agent_id, (0.0, 0)), liked=liked, thumbs=given)
     return out
 
 
-def serialise(agent: Agent, settings: LLMSettings | None = None, counts: dict | None = None) -> dict:
+def feedback_rating(stars: float, rated: int, *, liked: int, thumbs: int) -> float:
+    """An agent's rating on the 1-5 scale from the feedback it received: the visitors' 1-5
+    conversation ratings and its replies' thumbs (up counts 5, down counts 1), averaged:
+
+        rating = (sum of conversation ratings + 5 * thumbs up + 1 * thumbs down) / (ratings + thumbs)
+
+    0.0 while it has received no feedback at all."""
+    total = rated + thumbs
+    return round((stars + 5 * liked + (thumbs - liked)) / total, 2) if total else 0.0
+
+
+def serialise(agent: Agent, settings: LLMSettings | SettingsBrief | None = None, counts: dict | None = None) -> dict:
     settings = settings if settings is not None else settings_of(agent)
+    if isinstance(settings, LLMSettings):
+        settings = SettingsBrief.of(settings)
     counts = counts if counts is not None else counts_for([agent.id])[agent.id]
     code = embed.simple_snippet(agent, settings) if settings is not None else None
     return agent_out(agent, settings=settings, counts=counts, embed_code=code)
 
 
+# The agent list is the console's and the SDK's landing read. A page is served from memory until
+# one of the tables it shows is written anywhere in the cluster (infra/read_cache.py); the key
+# is the company scope the tenancy filter applies and the query.
+_LISTS = ReadCache("agents.list", [Agent, LLMSettings, ProviderModel, Conversation, Message, Document,
+                                   DatabaseConnection])
+
+
 def list_agents(*, status: str | None = None, search: str | None = None, page: int = 1,
                 per_page: int = 10) -> dict:
+    """Callers must not change the answer: it may be shared with other requests."""
     per_page = min(per_page, MAX_PER_PAGE)
+    return _LISTS.get((current_company_id(), status, search, page, per_page),
+                      lambda: _list_agents(status, search, page, per_page))
+
+
+def _list_agents(status: str | None, search: str | None, page: int, per_page: int) -> dict:
     stmt = select(Agent)
     if status:
         stmt = stmt.where(Agent.status == status)
     if search and search.strip():
         pattern = f"%{_escape_like(search.strip())}%"
         stmt = stmt.where(or_(Agent.name.ilike(pattern, escape="\\"), Agent.description.ilike(pattern, escape="\\")))
-    total = db.session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
-    agents = list(db.session.execute(
-        stmt.order_by(Agent.created_at.desc(), Agent.id).offset((page - 1) * per_page).limit(per_page)).scalars())
-    counts = counts_for([a.id for a in agents])
-    items = [serialise(a, counts=counts[a.id]) for a in agents]
-    pages = (total + per_page - 1) // per_page
-    pagination = {"page": page, "per_page": per_page, "total": total, "pages": pages,
-                  "has_next": page < pages, "has_prev": page > 1}
-    # `data` is the alias the CLI's name resolver falls back to (CONTRACT G3).
+    # The page, the settings fields it shows and the total in one statement; only a page past
+    # the end needs the count alone (a page whose offset no bigint holds is past any end).
+    offset = (page - 1) * per_page
+    rows = db.session.execute(
+        stmt.add_columns(LLMSettings.id, ProviderModel.name, LLMSettings.llm_temperature, LLMSettings.llm_max_tokens,
+                         LLMSettings.widget_script_url, func.count().over())
+        .outerjoin(LLMSettings, LLMSettings.id == Agent.llm_settings_id)
+        .outerjoin(ProviderModel, ProviderModel.id == LLMSettings.llm_model_id)
+        .order_by(Agent.created_at.desc(), Agent.id).offset(offset).limit(per_page)).all() if offset < 2 ** 63 else []
+    total = rows[0][-1] if rows else db.session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+    counts = counts_for([row[0].id for row in rows])
+    items = []
+    for agent, settings_id, *brief, _ in rows:
+        settings = SettingsBrief(*brief) if settings_id is not None else None
+        code = embed.simple_snippet(agent, settings) if settings is not None else None
+        items.append(agent_out(agent, settings=settings, counts=counts[agent.id], embed_code=code))
+    pagination = page_meta(page, per_page, total)
+    # `data` is the alias the CLI's name resolver falls back to (docs/api-compatibility.md).
     return {"agents": items, "data": items, "pagination": pagination, "total": total}
 
 
-def find_by_name(name: str) -> Agent:
+def agent_by_name(name: str) -> dict:
+    """The oldest agent of that name (case-insensitive), as the SDK's name lookup expects it."""
     agent = db.session.execute(
         select(Agent).where(func.lower(Agent.name) == name.strip().lower())
         .order_by(Agent.created_at, Agent.id).limit(1)).scalar_one_or_none()
     if agent is None:
         raise NotFound(f"Agent '{name}' not found", code="AGENT_NOT_FOUND")
-    return agent
+    return {"agent": serialise(agent)}
 
 
 def get_agent(agent_id, *, include_deleted: bool = False) -> Agent:
     return get_or_404(Agent, agent_id, include_deleted=include_deleted, what="Agent")
 
 
-def stats(agent: Agent) -> dict:
+def embed_code(agent_id) -> dict:
+    agent = get_agent(agent_id)
+    return embed.embed_code(agent, settings_of(agent))
+
+
+def stats(agent_id) -> dict:
+    agent = get_agent(agent_id)
     settings = settings_of(agent)
     counts = counts_for([agent.id])[agent.id]
     return {
@@ -170,11 +229,10 @@ def company_settings(settings_id) -> LLMSettings:
 
 
 def settings_for_new_agent(*, company_id: uuid.UUID, agent: Agent, body: AgentCreate) -> LLMSettings:
-    """D-13: nested settings win, then flat ids, then `llm_settings_id`, then the company default.
+    """Which settings a create body names: nested settings win, then flat ids, then `llm_settings_id`, then the company default.
 
     The agent must already be flushed: the settings service links it to settings it creates.
     """
-    llm = _llm()
     nested = body.settings or body.llm_settings
     flat = _clean({k: getattr(body, k, None) for k in SETTINGS_FIELDS})
     fields = _clean(nested) if nested else flat
@@ -188,9 +246,8 @@ def settings_for_new_agent(*, company_id: uuid.UUID, agent: Agent, body: AgentCr
 
 
 def replace_settings(agent: Agent, old: LLMSettings | None, fields: dict[str, Any]) -> LLMSettings:
-    """D-15: a settings object on update. The agent's own settings are updated in place (keys kept);
+    """A settings object on update. The agent's own settings are updated in place (keys kept);
     shared settings (the company default) are left alone and the agent gets its own copy."""
-    llm = _llm()
     fields = _clean(fields)
     if old is not None and old.agent_id == agent.id and not old.is_default:
         row, _ = llm.update_settings(old, **fields)
@@ -214,7 +271,7 @@ def create_agent(*, company_id: uuid.UUID, actor: Principal | None, body: AgentC
     db.session.flush()
     settings = settings_for_new_agent(company_id=company_id, agent=agent, body=body)
     agent.llm_settings_id = settings.id
-    agent.active_embedding_model = _llm().embedding_model_key(settings)
+    agent.active_embedding_model = llm.embedding_model_key(settings)
     db.session.flush()
     audit.record("agent.created", actor=actor, company_id=company_id, entity_type="agent", entity_id=agent.id,
                  description=f"Agent '{agent.name}' created", details={"llm_settings_id": str(settings.id)})
@@ -256,7 +313,7 @@ def _retire_if_orphaned(agent: Agent, old: LLMSettings) -> None:
     if old.agent_id != agent.id or old.is_default:
         return
     db.session.flush()
-    if not _llm().agents_using(old):
+    if not llm.agents_using(old):
         old.soft_delete()
 
 
@@ -265,9 +322,9 @@ def refresh_embedding_model(agent: Agent) -> None:
     service adopts the new model at once when nothing is indexed, otherwise it marks the agent
     `reembed_status = "pending"` and queues the documents domain's re-embed task (after commit)."""
     settings = settings_of(agent)
-    if settings is not None and agent.active_embedding_model != _llm().embedding_model_key(settings):
+    if settings is not None and agent.active_embedding_model != llm.embedding_model_key(settings):
         db.session.flush()  # the settings service finds the agent by its (new) settings link
-        _llm().reembed_stale_agents(settings)
+        llm.reembed_stale_agents(settings)
 
 
 def ensure_deletable(agent: Agent) -> None:
@@ -302,78 +359,57 @@ def _escape_like(text: str) -> str:
 
 # --- what the routes call: one change, one commit, tasks queued after it ---------------
 
-def _tasks():
-    from . import tasks  # tasks import this module
-
-    return tasks
-
-
 def create_and_confirm(*, company_id: uuid.UUID, actor: Principal | None, body: AgentCreate) -> dict:
-    from knowrithm.infra.tasks import accepted_body, enqueue
-
     agent, _ = create_agent(company_id=company_id, actor=actor, body=body)
-    record = enqueue(_tasks().confirm_agent, company_id=company_id, agent_id=str(agent.id),
+    record = enqueue(tasks.confirm_agent, company_id=company_id, agent_id=str(agent.id),
                      message="Agent created successfully")
     return accepted_body(record, message="Agent creation accepted.", agent_id=str(agent.id))
 
 
 def update_and_report(agent_id, *, actor: Principal | None, body: AgentUpdate, sync: bool) -> dict:
-    from knowrithm.infra.tasks import accepted_body, enqueue
-
     agent = update_agent(get_agent(agent_id), actor=actor, body=body)
     if sync:
         db.session.commit()
         return {"agent": serialise(agent), "initiated_by": _initiator(actor), "message": "Agent updated successfully"}
-    record = enqueue(_tasks().confirm_agent, company_id=agent.company_id, agent_id=str(agent.id),
+    record = enqueue(tasks.confirm_agent, company_id=agent.company_id, agent_id=str(agent.id),
                      message="Agent updated successfully", with_settings=False)
     return accepted_body(record, message="Agent update accepted.", agent_id=str(agent.id))
 
 
 def delete(agent_id, *, actor: Principal | None, sync: bool) -> dict:
-    from knowrithm.infra.tasks import accepted_body, enqueue
-
     agent = get_agent(agent_id)
     ensure_deletable(agent)  # the 400 comes now, not as a failed task
     if sync:
         delete_agent(agent, actor=actor)
         db.session.commit()
         return {"agent_id": str(agent.id), "initiated_by": _initiator(actor), "message": "Agent deleted successfully"}
-    tasks = _tasks()
     record = enqueue(tasks.delete_agent, company_id=agent.company_id, agent_id=str(agent.id),
-                     **tasks.actor_kwargs(actor))
+                     actor=audit.actor_ref(actor))
     return accepted_body(record, message="Agent deletion accepted.", agent_id=str(agent.id))
 
 
 def queue_restore(agent_id, *, actor: Principal | None) -> dict:
-    from knowrithm.infra.tasks import accepted_body, enqueue
-
     agent = get_agent(agent_id, include_deleted=True)
-    tasks = _tasks()
     record = enqueue(tasks.restore_agent, company_id=agent.company_id, agent_id=str(agent.id),
-                     **tasks.actor_kwargs(actor))
+                     actor=audit.actor_ref(actor))
     return accepted_body(record, message="Agent restore accepted.", agent_id=str(agent.id))
 
 
 def queue_clone(agent_id, *, actor: Principal | None, name: str | None, description: str | None,
                 llm_settings_id: str | None) -> dict:
-    from knowrithm.infra.tasks import accepted_body, enqueue
-
     agent = get_agent(agent_id)
     if llm_settings_id:
         company_settings(llm_settings_id)  # a bad id is a 400 now
-    tasks = _tasks()
     new_id = str(uuid.uuid4())  # chosen here so a re-run of the task finds its own clone
     record = enqueue(tasks.clone_agent, company_id=agent.company_id, source_id=str(agent.id), new_id=new_id,
                      name=name, description=description, llm_settings_id=llm_settings_id,
-                     **tasks.actor_kwargs(actor))
+                     actor=audit.actor_ref(actor))
     return accepted_body(record, message="Agent clone accepted.", estimated_time=10, clone_agent_id=new_id)
 
 
 def queue_test(agent_id, *, query: str | None) -> dict:
-    from knowrithm.infra.tasks import accepted_body, enqueue
-
     agent = get_agent(agent_id)
-    record = enqueue(_tasks().test_agent, company_id=agent.company_id, agent_id=str(agent.id), query=query)
+    record = enqueue(tasks.test_agent, company_id=agent.company_id, agent_id=str(agent.id), query=query)
     return accepted_body(record, message="Agent test queued.", agent_id=str(agent.id))
 
 

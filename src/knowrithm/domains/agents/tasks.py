@@ -12,31 +12,17 @@ from celery import shared_task
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from knowrithm.infra.auth import Principal
+from knowrithm.domains.audit import service as audit
+from knowrithm.domains.conversations import probe
+from knowrithm.domains.llm.service import settings_out
 from knowrithm.infra.db import db
 
-from . import knowledge, probe, service
+from . import knowledge, service
 from .models import Agent
-
-
-def actor_kwargs(principal: Principal | None) -> dict:
-    if principal is None:
-        return {}
-    return {"actor_user_id": str(principal.user_id) if principal.user_id else None,
-            "actor_api_key_id": str(principal.api_key_id) if principal.api_key_id else None,
-            "actor_role": principal.role}
 
 
 # Writes retry on a dropped database connection; input errors (ApiError) fail at once.
 WRITE_TASK = {"autoretry_for": (OperationalError,), "max_retries": 3, "retry_backoff": True}
-
-
-def _actor(company_id, actor_user_id=None, actor_api_key_id=None, actor_role=None, **_) -> Principal | None:
-    if not (actor_user_id or actor_api_key_id):
-        return None
-    return Principal(kind="api_key" if actor_api_key_id else "user", company_id=uuid.UUID(company_id),
-                     user_id=uuid.UUID(actor_user_id) if actor_user_id else None, role=actor_role,
-                     api_key_id=uuid.UUID(actor_api_key_id) if actor_api_key_id else None)
 
 
 @shared_task(name="knowrithm.agents.confirm_agent")
@@ -46,39 +32,36 @@ def confirm_agent(agent_id: str, message: str = "Agent saved", with_settings: bo
     settings = service.settings_of(agent)
     result = {"message": message, "agent": service.serialise(agent, settings)}
     if with_settings:
-        from knowrithm.domains.llm.service import settings_out
-
         result["settings"] = settings_out(settings) if settings is not None else None
     return result
 
 
 @shared_task(name="knowrithm.agents.delete_agent", **WRITE_TASK)
-def delete_agent(agent_id: str, company_id: str | None = None, **actor) -> dict:
+def delete_agent(agent_id: str, company_id: str | None = None, actor: dict | None = None) -> dict:
     agent = service.get_agent(agent_id, include_deleted=True)
-    service.delete_agent(agent, actor=_actor(company_id, **actor))
+    service.delete_agent(agent, actor=audit.actor_from_ref(actor))
     db.session.commit()
     return {"message": "Agent deleted successfully", "agent_id": str(agent.id)}
 
 
 @shared_task(name="knowrithm.agents.restore_agent", **WRITE_TASK)
-def restore_agent(agent_id: str, company_id: str | None = None, **actor) -> dict:
+def restore_agent(agent_id: str, company_id: str | None = None, actor: dict | None = None) -> dict:
     agent = service.get_agent(agent_id, include_deleted=True)
-    service.restore_agent(agent, actor=_actor(company_id, **actor))
+    service.restore_agent(agent, actor=audit.actor_from_ref(actor))
     db.session.commit()
     return {"message": "Agent restored successfully", "agent": service.serialise(agent)}
 
 
 @shared_task(name="knowrithm.agents.clone_agent", **WRITE_TASK)
 def clone_agent(source_id: str, new_id: str, name: str | None = None, description: str | None = None,
-                llm_settings_id: str | None = None, company_id: str | None = None, **actor) -> dict:
+                llm_settings_id: str | None = None, company_id: str | None = None, actor: dict | None = None) -> dict:
     key = uuid.UUID(new_id)
     clone = db.session.execute(select(Agent).where(Agent.id == key)
                                .execution_options(include_deleted=True)).scalar_one_or_none()
     if clone is None:  # a second run finds the clone the first one committed
         source = service.get_agent(source_id)
         clone, _ = knowledge.clone_agent(source, new_id=key, name=name, description=description,
-                                         llm_settings_id=llm_settings_id, actor=_actor(company_id, **actor),
-                                         actor_user_id=actor.get("actor_user_id"))
+                                         llm_settings_id=llm_settings_id, actor=audit.actor_from_ref(actor))
         db.session.commit()
         _reembed_if_stale(clone)
     body = service.serialise(clone)

@@ -1,23 +1,26 @@
-"""API-usage analytics over `ApiRequestLog` (CONTRACT §2.2 B5–B11).
+"""API-usage analytics over `ApiRequestLog`.
 
 Log rows are not `TenantOwned` (they are written in bulk outside any request scope), so
 every query here takes the company explicitly; `company_id=None` means the whole
-platform and is only passed for a super admin who named no company.
+platform and is only passed for a super admin who named no company. The overview, trends,
+endpoints and per-key figures read the hourly rollups plus the rows after them
+(`rollups.usage_rows`); errors and one key's detail read the raw rows.
 """
 from __future__ import annotations
 
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import case, func, select
+from sqlalchemy import BigInteger, Float, case, cast, func, select
 
 from knowrithm.domains.auth import key_cache
 from knowrithm.domains.auth.models import ApiKey
+from knowrithm.domains.auth.request_log import flush
 from knowrithm.infra.db import db, iso, sid, utcnow
 from knowrithm.infra.tenancy import get_or_404
 
 from .models import ApiRequestLog as Log
-from .request_log import flush
+from .rollups import usage_rows
 
 _ok = func.sum(case((Log.status_code < 400, 1), else_=0))
 _total = func.count(Log.id)
@@ -38,13 +41,22 @@ def _ms(value) -> float:
     return round(float(value), 2) if value is not None else 0.0
 
 
+def _rolled(company_id, days: int, *, hourly: bool = False):
+    u = usage_rows(company_id, utcnow() - timedelta(days=days), days=not hourly)
+    total = cast(func.coalesce(func.sum(u.c.requests), 0), BigInteger)
+    ok = cast(func.coalesce(func.sum(u.c.requests - u.c.errors), 0), BigInteger)
+    avg = cast(func.sum(u.c.total_ms), Float) / func.nullif(func.sum(u.c.requests), 0)
+    return u, total, ok, avg
+
+
 def overview(*, company_id: uuid.UUID | None, days: int) -> dict:
     now = utcnow()
     keys = db.session.execute(select(ApiKey.status, ApiKey.expires_at)).all()  # tenancy-filtered
     expired = sum(1 for s, exp in keys if s == "active" and exp is not None and exp <= now)
     active = sum(1 for s, _ in keys if s == "active") - expired
     revoked = sum(1 for s, _ in keys if s == "revoked")
-    total, ok, avg = db.session.execute(_scope(select(_total, _ok, _avg_ms), company_id, days)).one()
+    _u, total_, ok_, avg_ = _rolled(company_id, days)
+    total, ok, avg = db.session.execute(select(total_, ok_, avg_)).one()
     return {"period_days": days,
             "api_keys": {"total": len(keys), "active": active, "expired": expired, "revoked": revoked},
             "usage": {"total_requests": total, "success_rate": _rate(ok, total), "avg_response_time_ms": _ms(avg)}}
@@ -52,26 +64,27 @@ def overview(*, company_id: uuid.UUID | None, days: int) -> dict:
 
 def usage_trends(*, company_id: uuid.UUID | None, days: int, granularity: str) -> dict:
     unit = "hour" if granularity == "hourly" else "day"
-    period = func.date_trunc(unit, func.timezone("UTC", Log.created_at)).label("period")
-    rows = db.session.execute(
-        _scope(select(period, _total, _ok, _avg_ms), company_id, days).group_by(period).order_by(period)).all()
+    u, total, ok, avg = _rolled(company_id, days, hourly=unit == "hour")
+    period = func.date_trunc(unit, func.timezone("UTC", u.c.period)).label("period")
+    rows = db.session.execute(select(period, total, ok, avg).group_by(period).order_by(period)).all()
     return {"period_days": days, "granularity": granularity,
             "trends": [{"period": p.isoformat() + ("Z" if p.tzinfo is None else ""), "total_requests": n,
                         "success_rate": _rate(ok, n), "avg_response_time": _ms(avg)} for p, n, ok, avg in rows]}
 
 
 def top_endpoints(*, company_id: uuid.UUID | None, days: int, limit: int) -> dict:
-    rows = db.session.execute(
-        _scope(select(Log.endpoint, Log.method, _total, _ok, _avg_ms), company_id, days)
-        .group_by(Log.endpoint, Log.method).order_by(_total.desc(), Log.endpoint).limit(limit)).all()
+    u, total, ok, avg = _rolled(company_id, days)
+    rows = db.session.execute(select(u.c.endpoint, u.c.method, total, ok, avg).group_by(u.c.endpoint, u.c.method)
+                              .order_by(total.desc(), u.c.endpoint).limit(limit)).all()
     return {"period_days": days,
             "endpoints": [{"endpoint": e, "method": m, "total_requests": n, "success_rate": _rate(ok, n),
                            "avg_response_time": _ms(avg)} for e, m, n, ok, avg in rows]}
 
 
 def _per_key(company_id, days) -> dict:
-    rows = db.session.execute(
-        _scope(select(Log.api_key_id, _total, _ok, _avg_ms), company_id, days).group_by(Log.api_key_id)).all()
+    u, total, ok, avg = _rolled(company_id, days)
+    rows = db.session.execute(select(u.c.api_key_id, total, ok, avg).where(u.c.api_key_id.is_not(None))
+                              .group_by(u.c.api_key_id)).all()
     return {k: (n, ok, avg) for k, n, ok, avg in rows}
 
 

@@ -8,16 +8,16 @@ import uuid
 from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
 
-from knowrithm.domains.admin import audit
+from knowrithm.domains.audit import service as audit
 from knowrithm.domains.companies.models import Company
 from knowrithm.infra.auth import Principal
 from knowrithm.infra.db import db, utcnow
 from knowrithm.infra.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 
-from . import email as mail
-from . import tokens
+from . import email as mail, tokens
 from .models import User
 from .passwords import hash_password, password_problems
+from .service import find_by_email
 
 
 def _taken(email: str, username: str) -> dict:
@@ -36,7 +36,7 @@ def _taken(email: str, username: str) -> dict:
 
 
 def _username_from(email: str) -> str:
-    """D-16: the docs' sign-up form has no username; derive a free one from the email."""
+    """The documented sign-up form has no username; derive a free one from the email."""
     base = re.sub(r"[^a-z0-9_.\-]", "", email.split("@")[0].lower())[:40] or "user"
     base = base if len(base) >= 3 else f"{base}_user"
     candidate = base
@@ -76,8 +76,8 @@ def _commit_new_user() -> None:
 
 def register(*, settings, email: str, password: str, username: str | None = None, first_name: str | None = None,
              last_name: str | None = None, company_id: uuid.UUID | None = None,
-             company_name: str | None = None) -> tuple[User, Company, dict]:
-    """Self-service sign-up of a company admin (CONTRACT A2, D-16).
+             company_name: str | None = None, actor: Principal) -> tuple[User, Company, dict]:
+    """Self-service sign-up of a company admin (either client form of the body).
 
     With `company_name` a new company is created. With `company_id` the account becomes
     the first admin of a company created through the public `POST /company`; a company
@@ -108,8 +108,8 @@ def register(*, settings, email: str, password: str, username: str | None = None
         db.session.flush()
     user.company_id = company.id
     db.session.flush()
-    audit.record("auth.registered", company_id=company.id, user_id=user.id, entity_type="user", entity_id=user.id,
-                 description="Company admin registered", risk_level="medium",
+    audit.record("auth.registered", actor=actor, company_id=company.id, user_id=user.id, entity_type="user",
+                 entity_id=user.id, description="Company admin registered", risk_level="medium",
                  details={"company_created": company_id is None})
     _commit_new_user()
     pair = tokens.issue_pair(user)
@@ -119,7 +119,7 @@ def register(*, settings, email: str, password: str, username: str | None = None
 
 def create_user(*, actor: Principal, company_id: uuid.UUID, email: str, password: str, username: str | None = None,
                 first_name: str | None = None, last_name: str | None = None, role: str = "user") -> User:
-    """An admin adds a user to a company (CONTRACT A9)."""
+    """An admin adds a user to a company ."""
     if role == "admin" and not actor.is_admin:
         raise Forbidden("Only admins can create admin accounts")
     company = db.session.execute(select(Company).where(Company.id == company_id)).scalar_one_or_none()
@@ -138,25 +138,23 @@ def create_user(*, actor: Principal, company_id: uuid.UUID, email: str, password
 
 def request_verification(email: str) -> None:
     """Queues a verification mail. Says nothing about whether the address exists."""
-    from .service import find_by_email
-
     user = find_by_email(email)
     if user is not None and not user.email_verified and user.status not in ("suspended", "inactive"):
         mail.send_verification_email(user)
 
 
-def verify_email(token: str) -> User:
+def verify_email(token: str, *, actor: Principal) -> User:
     user, _ = _user_for_token(token, mail.VERIFY_PURPOSE, "verification")
     user.email_verified = True
     if user.status == "pending_verification":
         user.status = "active"
-    audit.record("auth.email_verified", company_id=user.company_id, user_id=user.id, entity_type="user",
+    audit.record("auth.email_verified", actor=actor, company_id=user.company_id, user_id=user.id, entity_type="user",
                  entity_id=user.id, description="Email address verified")
     db.session.commit()
     return user
 
 
-def reset_password(token: str, new_password: str) -> User:
+def reset_password(token: str, new_password: str, *, actor: Principal) -> User:
     user, payload = _user_for_token(token, mail.RESET_PURPOSE, "reset", consume=False)
     if payload.get("pwd") != mail.password_fingerprint(user.password_hash):
         raise ValidationFailed("This reset link was already used or the password has changed",
@@ -168,7 +166,7 @@ def reset_password(token: str, new_password: str) -> User:
     user.must_reset_password = False
     user.login_attempts = 0
     user.locked_until = None
-    audit.record("auth.password_reset", company_id=user.company_id, user_id=user.id, entity_type="user",
+    audit.record("auth.password_reset", actor=actor, company_id=user.company_id, user_id=user.id, entity_type="user",
                  entity_id=user.id, description="Password reset with a mailed token", risk_level="high")
     db.session.commit()
     return user
@@ -195,8 +193,6 @@ def get_user(user_id: uuid.UUID) -> User:
 
 def request_password_reset(email: str) -> None:
     """Queues a reset mail. Says nothing about whether the address exists."""
-    from .service import find_by_email
-
     user = find_by_email(email)
     if user is not None and user.status not in ("suspended", "inactive"):
         mail.send_password_reset(user)

@@ -8,16 +8,18 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import select
 
-from knowrithm.domains.admin import audit
-from knowrithm.infra.auth import Principal
+from knowrithm.domains.audit import service as audit
+from knowrithm.infra.auth import Principal, scopes_for_role
 from knowrithm.infra.db import db, iso, sid, utcnow
-from knowrithm.infra.errors import NotFound, ValidationFailed
+from knowrithm.infra.errors import Forbidden, NotFound, ValidationFailed
 from knowrithm.infra.tenancy import get_or_404
 
+from . import request_log
+from .accounts import get_user
 from .models import ApiKey, User
 from .passwords import hash_secret
+from .schemas import SCOPES
 
-SCOPES = ("read", "write", "update", "delete", "admin", "full_access")
 
 
 def create_api_key(*, user: User, name: str, scopes: list[str] | None = None, permissions: dict | None = None,
@@ -29,6 +31,17 @@ def create_api_key(*, user: User, name: str, scopes: list[str] | None = None, pe
     if unknown:
         raise ValidationFailed("Unknown scopes", details={"scopes": [f"unknown: {', '.join(map(str, unknown))}; "
                                                                      f"valid: {', '.join(SCOPES)}"]})
+    beyond = [s for s in scopes if s not in scopes_for_role(user.role)]
+    if beyond:
+        raise Forbidden("A key cannot carry more power than its owner's role",
+                        code="SCOPE_NOT_ALLOWED",
+                        details={"scopes": [f"not allowed for role {user.role}: {', '.join(beyond)}"]})
+    if permissions:
+        # Per-key permissions are not enforced anywhere, so storing them would promise a limit that
+        # does not exist. Narrow a key with its scopes instead.
+        raise ValidationFailed("Per-key permissions are not supported; narrow the key with its scopes",
+                               code="PERMISSIONS_UNSUPPORTED",
+                               details={"permissions": ["must be empty or omitted"]})
     company_id = company_id or user.company_id
     if company_id is None:
         raise ValidationFailed("API keys belong to a company; this user has none",
@@ -37,7 +50,7 @@ def create_api_key(*, user: User, name: str, scopes: list[str] | None = None, pe
     secret = "as_" + secrets.token_urlsafe(32)
     row = ApiKey(company_id=company_id, user_id=user.id, name=name, key=key, key_prefix=key[:8],
                  secret_hash=hash_secret(secret, current_app.config["SETTINGS"].SECRET_KEY), scopes=scopes,
-                 permissions=permissions or {}, status="active",
+                 permissions={}, status="active",
                  expires_at=utcnow() + timedelta(days=expires_in_days) if expires_in_days else None)
     if rate_limit_per_hour:
         row.rate_limit_per_hour = rate_limit_per_hour
@@ -52,10 +65,13 @@ def create_api_key(*, user: User, name: str, scopes: list[str] | None = None, pe
     return row, secret
 
 
-def list_api_keys(*, user_id: uuid.UUID) -> list[ApiKey]:
-    from knowrithm.domains.analytics.request_log import flush
+def issue_api_key(*, actor: Principal, company_id: uuid.UUID | None = None, **fields) -> tuple[ApiKey, str]:
+    """`POST /auth/api-keys`: a key of the calling user (for another company only as a super admin)."""
+    return create_api_key(user=get_user(actor.user_id), company_id=company_id, actor=actor, **fields)
 
-    flush()  # usage_count includes requests still in the log buffer
+
+def list_api_keys(*, user_id: uuid.UUID) -> list[ApiKey]:
+    request_log.flush()  # usage_count includes requests still in the log buffer
     return list(db.session.execute(
         select(ApiKey).where(ApiKey.user_id == user_id, ApiKey.status == "active").order_by(ApiKey.created_at.desc())
     ).scalars())

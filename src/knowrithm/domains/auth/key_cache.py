@@ -20,10 +20,10 @@ from datetime import datetime
 
 import redis
 from redis.commands.core import Script
-from sqlalchemy import event, inspect, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
-from knowrithm.infra.db import db
+from knowrithm.infra import read_cache
+from knowrithm.infra.db import after_committed_change, db
 from knowrithm.infra.errors import RateLimited, Unavailable
 from knowrithm.infra.redis import get_redis
 
@@ -98,8 +98,14 @@ def token_user(payload: dict, revocation_keys: list[str]) -> tuple[UserEntry | N
     except (KeyError, ValueError):
         return None, False
     try:
-        # Revocation markers are plain strings ("1"), so one MGET answers both questions.
-        *revoked, generation = get_redis().mget(*revocation_keys, GENERATION_KEY)
+        # Revocation markers are plain strings ("1"), so one MGET answers both questions; the
+        # read cache's snapshot rides in the same round trip.
+        fields = read_cache.snapshot_fields()
+        pipe = get_redis().pipeline(transaction=False)
+        pipe.mget(*revocation_keys, GENERATION_KEY)
+        pipe.hmget(read_cache.TABLEGEN_KEY, *fields)
+        (*revoked, generation), tablegen = pipe.execute()
+        read_cache.remember_snapshot(fields, tablegen)
     except redis.RedisError:
         # Unlike rate limits this cannot fail open: a logged-out token would work again.
         raise Unavailable("Authentication is temporarily unavailable; retry shortly", code="AUTH_UNAVAILABLE",
@@ -136,7 +142,11 @@ local hourly = redis.call('INCR', KEYS[2])
 if hourly == 1 then redis.call('EXPIRE', KEYS[2], ARGV[1]) end
 local daily = redis.call('INCR', KEYS[3])
 if daily == 1 then redis.call('EXPIRE', KEYS[3], ARGV[2]) end
-return {redis.call('GET', KEYS[1]), hourly, daily}
+local out = {redis.call('GET', KEYS[1]), hourly, daily}
+if #ARGV > 2 then
+  for _, v in ipairs(redis.call('HMGET', KEYS[4], unpack(ARGV, 3))) do table.insert(out, v or false) end
+end
+return out
 """
 _hit_script: Script | None = None
 
@@ -148,8 +158,11 @@ def _hit(key_id: uuid.UUID, now: float) -> tuple[str | None, int, int]:
     if _hit_script is None:
         _hit_script = r.register_script(_HIT_LUA)  # EVALSHA; reloads itself after a Redis restart
     h, _, d, _ = _windows(now)
-    generation, hourly, daily = _hit_script(keys=[GENERATION_KEY, f"{COUNTER_PREFIX}{key_id}:{h}",
-                                                  f"{COUNTER_PREFIX}{key_id}:{d}"], args=[3700, 86500], client=r)
+    fields = read_cache.snapshot_fields()  # the read cache's snapshot, in the same round trip
+    generation, hourly, daily, *tablegen = _hit_script(
+        keys=[GENERATION_KEY, f"{COUNTER_PREFIX}{key_id}:{h}", f"{COUNTER_PREFIX}{key_id}:{d}",
+              read_cache.TABLEGEN_KEY], args=[3700, 86500, *fields], client=r)
+    read_cache.remember_snapshot(fields, [v if v is not False else None for v in tablegen])
     return generation, int(hourly), int(daily)
 
 
@@ -242,36 +255,7 @@ _CACHED_FIELDS = {
 }
 
 
-def _flag(target) -> None:
-    session = Session.object_session(target)
-    if session is not None:
-        session.info["knowrithm_keys_changed"] = True
-
-
-def _mark_update(mapper, connection, target) -> None:
-    attrs = inspect(target).attrs
-    if any(attrs[name].history.has_changes() for name in _CACHED_FIELDS[mapper.class_]):
-        _flag(target)
-
-
-def _mark_delete(mapper, connection, target) -> None:
-    _flag(target)
-
-
-for _model in (ApiKey, User):
-    event.listen(_model, "after_update", _mark_update)
-    event.listen(_model, "after_delete", _mark_delete)
-
-
-@event.listens_for(Session, "after_commit")
-def _after_commit(session: Session) -> None:
-    if session.info.pop("knowrithm_keys_changed", False):
-        bump_generation()
-
-
-@event.listens_for(Session, "after_rollback")
-def _after_rollback(session: Session) -> None:
-    session.info.pop("knowrithm_keys_changed", None)
+after_committed_change(_CACHED_FIELDS, bump_generation, key="knowrithm_keys_changed")
 
 
 def invalidate() -> None:

@@ -1,3 +1,4 @@
+"""User accounts and their API keys (secrets stored hashed)."""
 from __future__ import annotations
 
 import uuid

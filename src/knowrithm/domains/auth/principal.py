@@ -10,7 +10,7 @@ import uuid
 
 from flask import current_app, g, request
 
-from knowrithm.infra.auth import Principal
+from knowrithm.infra.auth import Principal, scopes_for_role
 from knowrithm.infra.db import db, utcnow
 from knowrithm.infra.errors import ApiError, Locked, Unauthorized
 
@@ -45,7 +45,8 @@ def principal_from_token(token: str) -> Principal:
         if tokens.is_revoked(payload):
             raise Unauthorized("Token has been revoked", code="TOKEN_REVOKED")
         return Principal(kind="lead", company_id=uuid.UUID(payload["company_id"]), lead_id=uuid.UUID(payload["sub"]),
-                         role="lead", token_jti=payload["jti"], token_exp=payload["exp"])
+                         role="lead", session_id=payload.get("sid"), origin=request.headers.get("Origin"),
+                         token_jti=payload["jti"], token_exp=payload["exp"])
     user, revoked = key_cache.token_user(payload, tokens.revocation_keys(payload))
     if revoked:
         raise Unauthorized("Token has been revoked", code="TOKEN_REVOKED")
@@ -99,5 +100,6 @@ def principal_from_api_key(key: str, secret: str) -> Principal | None:
     # From here the request is attributable to the key: it is logged even if throttled.
     g.api_key_entry = entry
     key_cache.enforce_limits(entry)
+    # The owner's current role bounds the key (the cache reloads on any role change).
     return Principal(kind="api_key", company_id=entry.company_id, user_id=entry.user_id, role=entry.role,
-                     scopes=entry.scopes, api_key_id=entry.id)
+                     scopes=entry.scopes & scopes_for_role(entry.role), api_key_id=entry.id)

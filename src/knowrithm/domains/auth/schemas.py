@@ -1,11 +1,20 @@
+"""Request bodies of sign-up, login, tokens and API keys, and the user/company shapes they return."""
 from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from knowrithm.infra.db import iso, sid
+from knowrithm.infra.parsing import EmailText
+from knowrithm.infra.responses import MessageOut, Open
+
+SCOPES = ("read", "write", "update", "delete", "admin", "full_access")
+Role = Literal["user", "admin", "super_admin"]
+UserStatus = Literal["active", "inactive", "suspended", "pending_verification"]
 
 # Deliberately loose: the address is proven by the verification mail, and email-validator
 # would refuse reserved test domains (`.test`, `.local`) that private installs use.
@@ -37,9 +46,9 @@ class RefreshIn(Input):
 
 
 class NewUserIn(Input):
-    """Shared by public registration and admin-created users (CONTRACT §2.1 A2/A9, D-16)."""
+    """Shared by public registration and admin-created users."""
 
-    email: str = Field(max_length=255)
+    email: EmailText = Field(max_length=255)
     username: str | None = Field(None, min_length=3, max_length=50)
     # Length and strength are checked in the service so all password problems come together.
     password: str = Field(max_length=512)
@@ -74,7 +83,7 @@ class CreateUserIn(NewUserIn):
 
 
 class EmailIn(Input):
-    email: str = Field(max_length=255)
+    email: EmailText = Field(max_length=255)
 
     _check_email = field_validator("email")(_email)
 
@@ -89,12 +98,146 @@ class ResetPasswordIn(TokenIn):
 
 class ApiKeyIn(Input):
     name: str = Field(min_length=1, max_length=100)
-    scopes: list[str] | None = None
-    permissions: dict | None = None
+    scopes: list[str] | None = Field(None, json_schema_extra={"items": {"enum": list(SCOPES)}})
+    # Refused unless empty (400 PERMISSIONS_UNSUPPORTED): narrow a key with its scopes.
+    permissions: dict | None = Field(None, json_schema_extra={"maxProperties": 0})
     expires_in_days: int | None = Field(None, ge=1, le=365)
     rate_limit_per_hour: int | None = Field(None, ge=1, le=1_000_000)
     rate_limit_per_day: int | None = Field(None, ge=1, le=10_000_000)
     company_id: uuid.UUID | None = None
+
+
+class TokenPairOut(BaseModel):
+    """A bearer token pair, as login, refresh and registration answer it."""
+
+    model_config = ConfigDict(extra="allow")
+    access_token: str
+    refresh_token: str
+    token_type: str = Field(pattern="^Bearer$")
+    expires_in: int = Field(ge=1)
+    expires_at: int
+
+
+class UserOut(Open):
+    """`user_out`: a user as every route returns it (never the password hash)."""
+
+    id: uuid.UUID
+    company_id: uuid.UUID | None
+    username: str | None
+    email: EmailStr
+    first_name: str | None
+    last_name: str | None
+    role: Role
+    status: UserStatus
+    email_verified: bool
+    two_factor_enabled: bool
+    last_login: datetime | None
+    login_attempts: int
+    timezone: str | None
+    language: str | None
+    preferences: dict[str, Any]
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+class CompanyBriefOut(Open):
+    """`company_brief`: the company keys identity routes return."""
+
+    id: uuid.UUID
+    name: str
+    email: EmailStr | None
+    phone: str | None
+    logo: str | None
+    website: str | None
+    industry: str | None
+    status: str
+    is_active: bool
+    is_verified: bool
+    created_at: datetime | None
+    updated_at: datetime | None
+    deleted_at: datetime | None
+
+
+class LoginOut(TokenPairOut):
+    message: str
+    user: UserOut
+    tokens: TokenPairOut
+    password_reset_required: bool
+
+
+class RefreshOut(TokenPairOut):
+    message: str
+    user: UserOut
+
+
+class RegisterOut(TokenPairOut):
+    message: str
+    user: UserOut
+    company: CompanyBriefOut | None
+
+
+class SuperAdminExistsOut(Open):
+    message: str
+    exists: bool
+
+
+class UserMessageOut(MessageOut):
+    user: UserOut
+
+
+class MeOut(Open):
+    user: UserOut
+    company: CompanyBriefOut | None
+
+
+class ApiKeyOut(Open):
+    """`api_key_out`: a key without its secret."""
+
+    id: uuid.UUID
+    name: str
+    key_prefix: str
+    scopes: list[str]
+    permissions: dict[str, Any] | None
+    status: Literal["active", "revoked", "expired"]
+    rate_limit_per_hour: int | None
+    rate_limit_per_day: int | None
+    usage_count: int | None
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+class ApiKeyCreatedOut(MessageOut):
+    api_key: str
+    api_secret: str
+    secret: str
+    details: ApiKeyOut
+
+
+class ApiKeyListOut(Open):
+    api_keys: list[ApiKeyOut]
+    total: int = Field(ge=0)
+
+
+class ApiKeyRevokedOut(MessageOut):
+    api_key_id: uuid.UUID
+
+
+class CredentialsOut(Open):
+    """`/auth/validate`: `api_key_info`, `scopes` and `rate_limits` only when a key was used,
+    `token` only for a JWT."""
+
+    valid: bool
+    auth_type: Literal["api_key", "jwt"]
+    user: UserOut
+    company: CompanyBriefOut | None
+    role: str
+    metadata: dict[str, Any]
+    api_key_info: ApiKeyOut | None = None
+    scopes: list[str] | None = None
+    rate_limits: dict[str, int | None] | None = None
+    token: dict[str, Any] | None = None
 
 
 def user_out(user) -> dict:
@@ -109,7 +252,7 @@ def user_out(user) -> dict:
 
 
 def company_brief(company) -> dict | None:
-    """The Company keys of CONTRACT §1.12 that `me`/`validate`/registration return."""
+    """The Company keys that `me`/`validate`/registration return."""
     if company is None:
         return None
     return {

@@ -43,10 +43,30 @@ def issue_pair(user, *, impersonator_id=None, session_id: str | None = None) -> 
             "expires_in": s.JWT_ACCESS_TTL_SECONDS, "expires_at": access_claims["exp"]}
 
 
+# Tokens whose signature and claims checked out, by (secret, token): a client sends the same
+# access token on every request, and verifying it (base64, JSON, HMAC, claims) is a sizeable share
+# of a cached read. Only the time-bound claims can change their verdict; they are checked again
+# on every use (a token that was not yet valid is never kept). Revocation is never cached (the
+# caller asks Redis every time).
+_verified: dict[tuple[str, str], dict] = {}
+_VERIFIED_MAX = 10_000
+
+
+def _verify(token: str, secret: str) -> dict:
+    payload = _verified.get((secret, token))
+    if payload is None:
+        payload = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub", "jti", "type"]})
+        if len(_verified) >= _VERIFIED_MAX:
+            _verified.clear()
+        _verified[(secret, token)] = payload
+    elif int(payload["exp"]) <= time.time():  # PyJWT's rule, no leeway; nbf and iat only get truer with time
+        raise jwt.ExpiredSignatureError("Signature has expired")
+    return dict(payload)
+
+
 def decode(token: str, *, expected: str | tuple[str, ...], check_revoked: bool = True) -> dict:
     try:
-        payload = jwt.decode(token, _settings().JWT_SECRET_KEY, algorithms=[ALGORITHM],
-                             options={"require": ["exp", "sub", "jti", "type"]})
+        payload = _verify(token, _settings().JWT_SECRET_KEY)
     except jwt.ExpiredSignatureError:
         raise Unauthorized("Token has expired", code="TOKEN_EXPIRED")
     except jwt.PyJWTError:

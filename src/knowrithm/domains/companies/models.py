@@ -1,3 +1,4 @@
+"""The company table: the tenant every company-owned row points at."""
 from __future__ import annotations
 
 import uuid

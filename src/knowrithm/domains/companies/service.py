@@ -2,52 +2,51 @@
 
 `Company` is not `TenantOwned` (super admins list every company), so visibility is decided
 here, once: a super admin sees any company, everyone else only their own, and any other
-id answers 404 exactly like a missing one. Writes run in tasks (`tasks.py`) and are
-audited in the same transaction as the change, with the actor captured by the route.
+id answers 404 exactly like a missing one. Writes are validated here, queued (the clients
+expect 202 + a task) and run by `tasks.py`, which audits in the same transaction as the change
+with the actor the route passed in.
 """
 from __future__ import annotations
 
 import uuid
 from datetime import timedelta
 
+from flask import current_app
 from sqlalchemy import delete, func, or_, select
 
-from knowrithm.domains.admin import audit
-from knowrithm.domains.agents.models import Agent
-from knowrithm.domains.auth.models import ApiKey, User
-from knowrithm.domains.conversations.models import Conversation, Message
-from knowrithm.domains.databases.models import DatabaseConnection, DatabaseTable
-from knowrithm.domains.documents.models import Document, DocumentChunk
+from knowrithm import models as all_models  # noqa: F401  (every mapper registered for related_models)
+from knowrithm.domains.audit import service as audit
+from knowrithm.domains.auth import key_cache
+from knowrithm.domains.auth.models import User
+from knowrithm.domains.conversations import stream_claims
+from knowrithm.domains.conversations.models import Conversation
+from knowrithm.domains.documents.models import Document
 from knowrithm.domains.geography.models import Address
 from knowrithm.domains.leads.models import Lead
-from knowrithm.domains.llm.models import LLMSettings
-from knowrithm.domains.websites.models import WebsitePage, WebsiteSource
 from knowrithm.infra.auth import Principal
-from knowrithm.infra.db import db, utcnow
+from knowrithm.infra.db import Base, TenantOwned, db, utcnow
 from knowrithm.infra.errors import Conflict, NotFound, ValidationFailed
+from knowrithm.infra.parsing import parse_uuid
+from knowrithm.infra.tasks import TaskRecord, enqueue
+from knowrithm.integrations.storage import get_storage
 
-from . import logos
+from . import logos, tasks
 from .models import Company
 from .schemas import UPDATABLE
 
-# Everything a company owns, in the order the related-data summary lists it.
-RELATED = {
-    "users": User, "api_keys": ApiKey, "agents": Agent, "llm_settings": LLMSettings,
-    "documents": Document, "document_chunks": DocumentChunk, "database_connections": DatabaseConnection,
-    "database_tables": DatabaseTable, "website_sources": WebsiteSource, "website_pages": WebsitePage,
-    "conversations": Conversation, "messages": Message, "leads": Lead, "addresses": Address,
-}
+def related_models() -> dict[str, type]:
+    """Everything a company owns, by table name: its users, every `TenantOwned` table, its address.
 
-
-def _uuid(value) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value))
-    except (TypeError, ValueError):
-        return None
+    Found from the mapped classes, so a new company-owned table is counted (and its rows
+    block a cascade without `delete_related`) without being listed here.
+    """
+    owned = sorted((m.class_ for m in Base.registry.mappers if issubclass(m.class_, TenantOwned)),
+                   key=lambda model: model.__tablename__)
+    return {"users": User, **{model.__tablename__: model for model in owned}, "addresses": Address}
 
 
 def load(company_id, *, include_deleted: bool = False) -> Company | None:
-    key = _uuid(company_id)
+    key = parse_uuid(company_id)
     if key is None:
         return None
     stmt = select(Company).where(Company.id == key).execution_options(include_deleted=include_deleted)
@@ -56,7 +55,7 @@ def load(company_id, *, include_deleted: bool = False) -> Company | None:
 
 def visible(actor: Principal, company_id, *, include_deleted: bool = False) -> Company:
     """The company if the actor may act on it (own company, or any for a super admin); else 404."""
-    key = _uuid(company_id)
+    key = parse_uuid(company_id)
     if key is None or (not actor.is_super_admin and key != actor.company_id):
         raise NotFound("Company not found")
     company = load(key, include_deleted=include_deleted)
@@ -104,9 +103,58 @@ def validate_changes(company: Company | None, changes: dict) -> None:
     check_address(changes.get("address_id"), company_id=company.id if company else None)
 
 
-# --- writes (tasks) -------------------------------------------------------------------
+# --- queued writes: the routes' entry points ----------------------------------------------
+# Input is checked here, before queueing, so bad input is still an immediate 400/409; the
+# task runs the write below with the actor rebuilt from `audit.actor_ref`.
 
-def create(*, data: dict, actor: dict | None = None) -> Company:
+def _with_logo(changes: dict, logo) -> dict:
+    if logo is not None and logo.filename:
+        changes["logo"] = logos.save_logo(logo)
+    return changes
+
+
+def queue_create(*, data: dict, logo, actor: Principal | None) -> TaskRecord:
+    validate_changes(None, data)
+    return enqueue(tasks.create_company, data=_with_logo(data, logo), actor=audit.actor_ref(actor))
+
+
+def queue_update(*, company_id, changes: dict, logo, actor: Principal, event: str) -> TaskRecord:
+    company = visible(actor, company_id)
+    validate_changes(company, changes)
+    changes = _with_logo(changes, logo)
+    if not changes:
+        raise ValidationFailed("Nothing to update", details={"body": [f"give at least one of {', '.join(UPDATABLE)}"]})
+    return enqueue(tasks.update_company, company_id=company.id, changes=changes, actor=audit.actor_ref(actor),
+                   event=event)
+
+
+def queue_delete(*, company_id, actor: Principal) -> TaskRecord:
+    company = visible(actor, company_id)
+    return enqueue(tasks.delete_company, company_id=company.id, actor=audit.actor_ref(actor))
+
+
+def queue_restore(*, company_id, actor: Principal) -> TaskRecord:
+    company = visible(actor, company_id, include_deleted=True)
+    return enqueue(tasks.restore_company, company_id=company.id, actor=audit.actor_ref(actor))
+
+
+def queue_cascade_delete(*, company_id, delete_related: bool | None, actor: Principal) -> TaskRecord:
+    company = visible(actor, company_id, include_deleted=True)
+    check_cascade(company, delete_related)
+    return enqueue(tasks.cascade_delete, company_id=company.id, delete_related=delete_related,
+                   actor=audit.actor_ref(actor))
+
+
+def queue_bulk(*, company_ids: list, restore: bool, actor: Principal) -> TaskRecord:
+    rows = visible_many(actor, company_ids, include_deleted=restore)
+    task = tasks.bulk_restore if restore else tasks.bulk_delete
+    return enqueue(task, company_id=actor.company_id, company_ids=[str(c.id) for c in rows],
+                   actor=audit.actor_ref(actor))
+
+
+# --- writes (run by tasks) ----------------------------------------------------------------
+
+def create(*, data: dict, actor: Principal | None) -> Company:
     # `.first()`: names are unique only for companies made here (registration may add twins).
     existing = db.session.execute(select(Company).where(func.lower(Company.name) == data["name"].lower(),
                                                         Company.email == data.get("email"))).scalars().first()
@@ -118,13 +166,13 @@ def create(*, data: dict, actor: dict | None = None) -> Company:
     db.session.flush()
     if data.get("address_id"):
         db.session.get(Address, data["address_id"]).company_id = company.id
-    audit.record_for(actor, "company.created", company_id=company.id, entity_type="company", entity_id=company.id,
-                     description=f"Company {company.name} created", details={"name": company.name})
+    audit.record("company.created", actor=actor, company_id=company.id, entity_type="company", entity_id=company.id,
+                 description=f"Company {company.name} created", details={"name": company.name})
     db.session.commit()
     return company
 
 
-def update(*, company_id, changes: dict, actor: dict | None = None, event: str = "company.updated") -> Company:
+def update(*, company_id, changes: dict, actor: Principal | None, event: str = "company.updated") -> Company:
     company = load(company_id)
     if company is None:
         raise NotFound("Company not found")
@@ -138,28 +186,28 @@ def update(*, company_id, changes: dict, actor: dict | None = None, event: str =
     if "address_id" in changed:
         db.session.get(Address, changed["address_id"]).company_id = company.id
     if changed:
-        audit.record_for(actor, event, company_id=company.id, entity_type="company", entity_id=company.id,
-                         description=f"Company {company.name} updated", details={"fields": sorted(changed)})
+        audit.record(event, actor=actor, company_id=company.id, entity_type="company", entity_id=company.id,
+                     description=f"Company {company.name} updated", details={"fields": sorted(changed)})
     db.session.commit()
     if "logo" in changed and old_logo != company.logo:
         logos.delete_logo(old_logo)
     return company
 
 
-def soft_delete(*, company_ids: list, actor: dict | None = None) -> list[str]:
+def soft_delete(*, company_ids: list, actor: Principal | None) -> list[str]:
     """Soft-deletes the live ones of `company_ids`; returns the ids actually deleted (idempotent)."""
     done = []
     for company in db.session.execute(select(Company).where(Company.id.in_([uuid.UUID(str(c)) for c in company_ids]))
                                       ).scalars():
         company.soft_delete()
         done.append(str(company.id))
-        audit.record_for(actor, "company.deleted", company_id=company.id, entity_type="company",
-                         entity_id=company.id, risk_level="high", description=f"Company {company.name} deleted")
+        audit.record("company.deleted", actor=actor, company_id=company.id, entity_type="company",
+                     entity_id=company.id, risk_level="high", description=f"Company {company.name} deleted")
     db.session.commit()
     return done
 
 
-def restore(*, company_ids: list, actor: dict | None = None) -> tuple[list[Company], list[str]]:
+def restore(*, company_ids: list, actor: Principal | None) -> tuple[list[Company], list[str]]:
     """Restores the deleted ones of `company_ids`; returns every named company and the restored ids."""
     rows = list(db.session.execute(
         select(Company).where(Company.id.in_([uuid.UUID(str(c)) for c in company_ids]))
@@ -169,9 +217,9 @@ def restore(*, company_ids: list, actor: dict | None = None) -> tuple[list[Compa
         if company.deleted_at is not None:
             company.restore()
             restored.append(str(company.id))
-            audit.record_for(actor, "company.restored", company_id=company.id, entity_type="company",
-                             entity_id=company.id, risk_level="medium",
-                             description=f"Company {company.name} restored")
+            audit.record("company.restored", actor=actor, company_id=company.id, entity_type="company",
+                         entity_id=company.id, risk_level="medium",
+                         description=f"Company {company.name} restored")
     db.session.commit()
     return rows, restored
 
@@ -179,7 +227,7 @@ def restore(*, company_ids: list, actor: dict | None = None) -> tuple[list[Compa
 def related_counts(company_id: uuid.UUID) -> dict[str, int]:
     """Rows the company owns, soft-deleted ones included (a cascade delete removes those too)."""
     counts = {}
-    for name, model in RELATED.items():
+    for name, model in related_models().items():
         stmt = select(func.count()).select_from(model).where(model.company_id == company_id) \
             .execution_options(all_companies=True, include_deleted=True)
         counts[name] = db.session.execute(stmt).scalar_one()
@@ -194,11 +242,8 @@ def check_cascade(company: Company, delete_related: bool | None) -> dict[str, in
     return counts
 
 
-def cascade_delete(*, company_id, delete_related: bool | None, actor: dict | None = None) -> dict:
+def cascade_delete(*, company_id, delete_related: bool | None, actor: Principal | None) -> dict:
     """Removes the company and everything it owns for good (the foreign keys cascade)."""
-    from knowrithm.domains.auth import key_cache
-    from knowrithm.integrations.storage import get_storage
-
     company = load(company_id, include_deleted=True)
     if company is None:
         return {"company_id": str(company_id), "deleted": False, "deleted_counts": {}}  # already gone
@@ -209,13 +254,12 @@ def cascade_delete(*, company_id, delete_related: bool | None, actor: dict | Non
     logo, name = company.logo, company.name
     db.session.execute(delete(Address).where(Address.company_id == company.id))
     db.session.execute(delete(Company).where(Company.id == company.id))
-    audit.record_for(actor, "company.cascade_deleted", company_id=company.id, entity_type="company",
-                     entity_id=company.id, risk_level="critical",
-                     description=f"Company {name} and all its data permanently deleted", details=counts)
+    audit.record("company.cascade_deleted", actor=actor, company_id=company.id, entity_type="company",
+                 entity_id=company.id, risk_level="critical",
+                 description=f"Company {name} and all its data permanently deleted", details=counts)
     db.session.commit()
     key_cache.invalidate()  # its API keys went with a bulk DELETE (no ORM events)
-    from flask import current_app
-
+    stream_claims.invalidate()
     storage = get_storage(current_app.config["SETTINGS"])
     for path in files:
         try:
@@ -227,6 +271,16 @@ def cascade_delete(*, company_id, delete_related: bool | None, actor: dict | Non
 
 
 # --- reads ----------------------------------------------------------------------------
+
+def related_data(*, actor: Principal, company_id) -> tuple[Company, dict[str, int]]:
+    company = visible(actor, company_id, include_deleted=True)
+    return company, related_counts(company.id)
+
+
+def company_statistics(*, actor: Principal, company_id, days: int) -> tuple[Company, dict]:
+    company = visible(actor, company_id)
+    return company, statistics(company.id, days)
+
 
 def statistics(company_id: uuid.UUID, days: int) -> dict:
     since = utcnow() - timedelta(days=days)
@@ -271,12 +325,3 @@ def list_deleted(actor: Principal) -> list[Company]:
     if not actor.is_super_admin:
         stmt = stmt.where(Company.id == actor.company_id)
     return list(db.session.execute(stmt.order_by(Company.deleted_at.desc())).scalars())
-
-
-def pagination(page: int, per_page: int, total: int) -> dict:
-    """Both key sets: the usual one and the original super-admin listing's (CONTRACT §1.7)."""
-    pages = (total + per_page - 1) // per_page if total else 0
-    return {"page": page, "per_page": per_page, "total": total, "pages": pages,
-            "current_page": page, "total_items": total, "total_pages": pages,
-            "has_next": page < pages, "has_prev": page > 1,
-            "next_page": page + 1 if page < pages else None, "prev_page": page - 1 if page > 1 else None}

@@ -11,10 +11,17 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from prometheus_client import Histogram
+from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload
 
 from knowrithm.domains.agents.models import Agent
+from knowrithm.domains.databases import answers as db_answers
+from knowrithm.domains.llm.models import LLMSettings
+from knowrithm.domains.llm.runtime import chat_adapters
+from knowrithm.domains.llm.service import default_settings
+from knowrithm.domains.search.service import search_chunks
 from knowrithm.infra.db import db, utcnow
 from knowrithm.infra.errors import ApiError, NotFound
 from knowrithm.infra.tasks import TaskRecord
@@ -25,6 +32,9 @@ from .models import Conversation, Message
 from .schemas import message_out
 
 log = logging.getLogger(__name__)
+
+CHAT_LATENCY = Histogram("knowrithm_chat_latency_seconds", "Answer time by phase: retrieval, model, total",
+                         ["phase"], buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
 
 RETRIEVAL_LIMIT = 5
 DELTA_FLUSH_SECONDS = 0.1
@@ -75,10 +85,6 @@ def history(conv: Conversation, before: Message, budget_tokens: int) -> list[Cha
 
 def retrieve(agent: Agent, question: str) -> list[Passage]:
     try:
-        from knowrithm.domains.search.service import search_chunks
-    except ImportError:  # the knowledge domain is not installed: answer from nothing, i.e. say so
-        return []
-    try:
         hits = search_chunks(agent_id=agent.id, query=question, limit=RETRIEVAL_LIMIT)
     except ApiError:
         raise
@@ -88,16 +94,14 @@ def retrieve(agent: Agent, question: str) -> list[Passage]:
     return [Passage(number=i + 1, content=h.get("content") or "", document_name=h.get("document_name") or "Document",
                     url=h.get("source_url") or h.get("url"), score=float(h.get("score") or 0.0),
                     chunk_id=str(h.get("chunk_id")) if h.get("chunk_id") else None,
-                    document_id=str(h.get("document_id")) if h.get("document_id") else None)
+                    document_id=str(h.get("document_id")) if h.get("document_id") else None,
+                    similarity=(h.get("metadata") or {}).get("vector_similarity"))
             for i, h in enumerate(hits) if h.get("content")]
 
 
 def llm_settings(agent: Agent):
     """The agent's settings (else the company default) with their providers and models in the same
     round trip: retrieval's embedder and the chat adapters then read them from the session."""
-    from knowrithm.domains.llm.models import LLMSettings
-    from knowrithm.domains.llm.service import default_settings
-
     settings = None
     if agent.llm_settings_id:
         settings = db.session.get(LLMSettings, agent.llm_settings_id, options=[
@@ -109,8 +113,6 @@ def llm_settings(agent: Agent):
 
 
 def adapters_for(agent: Agent, settings=None) -> list[tuple[str, LLMAdapter]]:
-    from knowrithm.domains.llm.runtime import chat_adapters
-
     return chat_adapters(settings if settings is not None else llm_settings(agent))
 
 
@@ -169,14 +171,39 @@ def citations(text: str, passages: list[Passage]) -> tuple[list[int], list[str]]
     return sorted(cited), sorted(set(warnings))
 
 
-def source_entries(passages: list[Passage], cited: list[int]) -> tuple[list[dict], list[str]]:
+def source_entries(passages: list[Passage], cited: list[int],
+                   extras: dict | None = None) -> tuple[list[dict], list[str]]:
+    """One entry per passage; database results add `type: database`, the SQL and the connection."""
     sources, labels = [], []
     for p in passages:
         sources.append({"source_number": p.number, "document_name": p.document_name, "url": p.url,
                         "cited": p.number in cited, "document_id": p.document_id, "chunk_id": p.chunk_id,
-                        "score": round(p.score, 4), "excerpt": p.content[:300]})
+                        "score": round(p.score, 4), "excerpt": p.content[:300], "type": "document",
+                        **(extras or {}).get(p.number, {})})
         labels.append(f"Source {p.number}: {p.document_name}" + (f" ({p.url})" if p.url else ""))
     return sources, labels
+
+
+# The all-MiniLM cosine of unrelated text sits near 0.2 and of a near-paraphrase above 0.8.
+SIMILARITY_FLOOR, SIMILARITY_CEILING = 0.2, 0.8
+KEYWORD_ONLY_SIMILARITY = 0.5
+
+
+def confidence(passages: list[Passage], cited: list[int], answered: bool) -> float:
+    """How well the retrieved knowledge supports the answer, in 0..1:
+
+        confidence = 0                                    if nothing relevant was found or the
+                                                          model said it did not know
+                   = clamp((s - 0.2) / (0.8 - 0.2), 0, 1) otherwise,
+
+    where s is the highest question-passage cosine similarity among the passages the answer
+    cites (among all retrieved passages when it cites none). A keyword-only hit has no cosine
+    and counts as s = 0.5."""
+    if not answered or not passages:
+        return 0.0
+    chosen = [p for p in passages if p.number in cited] or passages
+    s = max(p.similarity if p.similarity is not None else KEYWORD_ONLY_SIMILARITY for p in chosen)
+    return round(min(1.0, max(0.0, (s - SIMILARITY_FLOOR) / (SIMILARITY_CEILING - SIMILARITY_FLOOR))), 4)
 
 
 # --- the task body --------------------------------------------------------------------------
@@ -232,10 +259,22 @@ def answer(*, conversation_id: str, message_id: str, task_id: str, acknowledged_
         t0 = time.perf_counter()
         passages = retrieve(agent, question)
         timings["retrieval_ms"] = round((time.perf_counter() - t0) * 1000, 2)
+        databases = db_answers.targets(agent.id)
         budget = conv.max_context_length - approx_tokens(question) - sum(approx_tokens(p.content) for p in passages)
         messages = prompt(agent, history(conv, user_msg, max(0, budget)), question)
-        adapters = adapters_for(agent, settings) if passages else []
-        db.session.commit()  # release the connection during model time
+        adapters = adapters_for(agent, settings) if passages or databases else []
+        db.session.commit()  # release the connection during model time (and database queries)
+        queries, extras = [], {}
+        if databases:
+            t0 = time.perf_counter()
+            queries = db_answers.run(question, databases, adapters, current_app.config["SETTINGS"],
+                                     on_query=lambda: events.chat_status(status="in_progress", stage="querying_database",
+                                                                         detail="Querying the database", **ids))
+            timings["database_ms"] = round((time.perf_counter() - t0) * 1000, 2)
+            for result in queries:
+                if result.error is None:
+                    passages.append(db_answers.passage(result, len(passages) + 1, question))
+                    extras[len(passages)] = db_answers.source_extra(result)
         # Task start -> everything the model needs is ready (load, retrieval, history, adapters, commit).
         timings["setup_ms"] = round((time.perf_counter() - started) * 1000, 2)
 
@@ -266,18 +305,25 @@ def answer(*, conversation_id: str, message_id: str, task_id: str, acknowledged_
         raise AnswerFailed(f"The answer could not be generated: {exc}") from exc
 
     cited, warnings = citations(draft.text, passages) if answered else ([], [])
-    sources, labels = source_entries(passages, cited) if answered else ([], [])
+    sources, labels = source_entries(passages, cited, extras) if answered else ([], [])
     elapsed = round(time.perf_counter() - started, 3)
     # Where the time went, for operators and the benchmark (which subtracts model time).
     timings.update(model_first_token_ms=draft.first_token_ms, model_ms=draft.model_ms)
+    CHAT_LATENCY.labels("retrieval").observe(timings["retrieval_ms"] / 1000)
+    CHAT_LATENCY.labels("model").observe((draft.model_ms or 0.0) / 1000)
+    CHAT_LATENCY.labels("total").observe(elapsed)
     now = utcnow()
     reply = Message(id=uuid.uuid4(), company_id=company_id, conversation_id=conv_id, agent_id=agent_id,
                     role="assistant", content=draft.text, content_type="text", status="completed",
                     model_used=draft.model, processing_time=elapsed, tokens_used=draft.completion.total_tokens,
-                    answered=answered, reply_to_id=user_msg_id, sources=sources, created_at=now, updated_at=now,
+                    answered=answered, confidence_score=confidence(passages, cited, answered), reply_to_id=user_msg_id, sources=sources, created_at=now, updated_at=now,
                     context_used={"passages": len(passages), "history_messages": len(messages) - 2},
                     extra_metadata={"all_sources": labels, "cited_sources": cited, "citation_warnings": warnings,
-                                    "task_id": task_id, "timings": timings})
+                                    "task_id": task_id, "timings": timings,
+                                    # priced per side by the support metrics (catalog input/output prices)
+                                    "usage": {"prompt_tokens": draft.completion.prompt_tokens,
+                                              "completion_tokens": draft.completion.completion_tokens},
+                                    "database_queries": [db_answers.query_record(r) for r in queries]})
     db.session.add(reply)
     db.session.execute(update(Message).where(Message.id == user_msg_id).values(status="completed"))
     db.session.execute(update(Conversation).where(Conversation.id == conv_id).values(
@@ -293,17 +339,26 @@ def answer(*, conversation_id: str, message_id: str, task_id: str, acknowledged_
     return body
 
 
+# What anyone holding the stream (a widget visitor included) is told; the code lets a client
+# show its own translation. The provider's own text goes to staff and the log only.
+VISITOR_FAILURE = "Sorry, the assistant could not answer right now. Please try again in a moment."
+VISITOR_FAILURE_CODE = "ANSWER_FAILED"
+
+
 def fail(user_message_id, reason: str, ids: dict) -> None:
-    """The user's message is kept (marked failed) and every stream hears why; the task's base
-    class records the failure itself."""
+    """The user's message is kept (marked failed) and every stream hears that it failed; the
+    reason (which may carry a provider's raw error) is kept for staff as `error_detail`. The
+    task's base class records the failure itself."""
+    log.warning("answer failed for message %s: %s", user_message_id, reason[:500])
     msg = db.session.get(Message, user_message_id)
     if msg is not None:
         msg.status = "failed"
-        msg.extra_metadata = {**(msg.extra_metadata or {}), "error": reason[:500]}
+        msg.extra_metadata = {**(msg.extra_metadata or {}), "error": VISITOR_FAILURE,
+                              "error_code": VISITOR_FAILURE_CODE, "error_detail": reason[:500]}
     # A rolled-back setup took its STARTED mark with it: keep when the task started.
     mark_task(str(ids["task_id"]), unstarted_only=True, state="STARTED", started_at=utcnow())
     db.session.commit()
-    events.chat_response(error=reason, **ids)
+    events.chat_response(error=VISITOR_FAILURE, error_code=VISITOR_FAILURE_CODE, **ids)
 
 
 def result_body(conversation_id, user_message_id, out: dict) -> dict:

@@ -1,3 +1,4 @@
+"""Conversations and their messages (answers keep their sources and citations)."""
 from __future__ import annotations
 
 import uuid
@@ -17,6 +18,8 @@ class Conversation(UUIDPk, Timestamps, SoftDelete, TenantOwned, Base):
                                                 nullable=False)
     entity_type: Mapped[str] = mapped_column(String(20), default="user", nullable=False)  # user | lead
     entity_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # The lead visitor session that started it (see conversations.access); None for staff ones.
+    visitor_session_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
     title: Mapped[str | None] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(20), default="active", nullable=False, index=True)
     extra_metadata: Mapped[dict] = mapped_column("metadata", JSON, default=dict, nullable=False)

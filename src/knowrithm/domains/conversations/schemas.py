@@ -1,29 +1,36 @@
-"""Conversation and message request bodies and the objects of CONTRACT §1.12."""
+"""Conversation and message request bodies and the objects the clients read."""
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from knowrithm.infra.db import iso, sid
+from knowrithm.infra.parsing import UuidText
+from knowrithm.infra.responses import Open, Pagination
 
 MAX_MESSAGE_CHARS = 8000
+FEEDBACK_UP = ("up", "like", "thumbs_up", "positive", "1", "+1", "true")
+FEEDBACK_DOWN = ("down", "dislike", "thumbs_down", "negative", "-1", "false")
+FEEDBACK = (*FEEDBACK_UP, *FEEDBACK_DOWN, 1, -1)
 LIST_STATUSES = ("active", "archived", "deleted", "all")
 
 
 class ConversationCreateIn(BaseModel):
     model_config = ConfigDict(extra="allow")
-    agent_id: str = Field(min_length=1)
+    agent_id: UuidText = Field(min_length=1)
     title: str | None = Field(None, max_length=255)
     metadata: dict | None = None
     max_context_length: int | None = Field(None, ge=1000, le=200_000)
     entity_type: str | None = None
-    entity_id: str | None = None
+    entity_id: UuidText | None = None
 
 
 class _Page(BaseModel):
     model_config = ConfigDict(extra="allow")
-    page: int = Field(1, ge=1)
+    page: int = Field(1, ge=1, le=1_000_000)  # the row offset stays a PostgreSQL bigint
     per_page: int = Field(20, ge=1, le=100)
 
 
@@ -34,8 +41,8 @@ def _status(value):
 
 
 class ConversationListQuery(_Page):
-    status: str | None = None
-    agent_id: str | None = None
+    status: str | None = Field(None, json_schema_extra={"enum": list(LIST_STATUSES)})
+    agent_id: UuidText | None = None
     search: str | None = Field(None, max_length=200)
     created_before: datetime | None = None
     created_after: datetime | None = None
@@ -45,7 +52,7 @@ class ConversationListQuery(_Page):
 
 
 class EntityListQuery(_Page):
-    status: str | None = None
+    status: str | None = Field(None, json_schema_extra={"enum": list(LIST_STATUSES)})
     entity_type: str | None = None
 
     _check_status = field_validator("status")(_status)
@@ -59,7 +66,9 @@ class MessagesQuery(BaseModel):
 
 class ChatIn(BaseModel):
     model_config = ConfigDict(extra="allow")
-    message: str = Field(max_length=MAX_MESSAGE_CHARS)
+    # Some character other than spaces (and no NUL), as the validator below requires.
+    message: str = Field(max_length=MAX_MESSAGE_CHARS,
+                         json_schema_extra={"pattern": r"^[^\u0000]*[^\s\u0000][^\u0000]*$"})
 
     @field_validator("message")
     @classmethod
@@ -69,18 +78,23 @@ class ChatIn(BaseModel):
         return value
 
 
+class RatingIn(BaseModel):
+    rating: int = Field(ge=1, le=5, description="the visitor's rating of the conversation, 1 (bad) to 5 (great)")
+    comment: str | None = Field(None, max_length=2000)
+
+
 class FeedbackIn(BaseModel):
     model_config = ConfigDict(extra="allow")
-    rating: str | int = Field(description="up/down, like/dislike, 1/-1")
+    rating: str | int = Field(description="up/down, like/dislike, 1/-1", json_schema_extra={"enum": list(FEEDBACK)})
     comment: str | None = Field(None, max_length=2000)
 
     @field_validator("rating")
     @classmethod
     def _rating(cls, value) -> int:
         text = str(value).strip().lower()
-        if text in ("up", "like", "thumbs_up", "positive", "1", "+1", "true"):
+        if text in FEEDBACK_UP:
             return 1
-        if text in ("down", "dislike", "thumbs_down", "negative", "-1", "false"):
+        if text in FEEDBACK_DOWN:
             return -1
         raise ValueError("must be up or down")
 
@@ -106,8 +120,11 @@ def conversation_out(conv, agent=None) -> dict:
     }
 
 
-def message_out(msg) -> dict:
+def message_out(msg, *, visitor: bool = False) -> dict:
+    """`visitor=True` (lead tokens) leaves out what only staff may read (a provider's raw error)."""
     meta = dict(msg.extra_metadata or {})
+    if visitor:
+        meta.pop("error_detail", None)
     if msg.role == "assistant":
         meta.setdefault("all_sources", [])
         meta.setdefault("cited_sources", [])
@@ -122,3 +139,134 @@ def message_out(msg) -> dict:
         "reply_to_id": sid(msg.reply_to_id), "created_at": iso(msg.created_at), "updated_at": iso(msg.updated_at),
         "deleted_at": iso(msg.deleted_at),
     }
+
+
+class AgentRefOut(Open):
+    id: uuid.UUID
+    name: str
+    description: str | None
+    avatar_url: str | None
+    status: str
+
+
+class ConversationOut(Open):
+    """`conversation_out`; `status` reads `deleted` once soft-deleted."""
+
+    id: uuid.UUID
+    company_id: uuid.UUID
+    agent_id: uuid.UUID
+    agent: AgentRefOut | None
+    entity_type: str
+    entity_id: uuid.UUID | None
+    title: str | None
+    status: str
+    metadata: dict[str, Any]
+    max_context_length: int | None
+    context_strategy: str | None
+    message_count: int | None
+    total_tokens: int | None
+    tags: list[Any]
+    lead_satisfaction: float | None
+    conversion_outcome: str | None
+    last_activity: datetime | None
+    ended_at: datetime | None
+    archived_at: datetime | None
+    created_at: datetime | None
+    updated_at: datetime | None
+    deleted_at: datetime | None
+
+
+class ChatMessageOut(Open):
+    """`message_out`: assistant replies carry `all_sources`/`cited_sources`/`citation_warnings` in `metadata`."""
+
+    id: uuid.UUID
+    conversation_id: uuid.UUID
+    agent_id: uuid.UUID | None
+    role: Literal["user", "assistant", "system"]
+    content: str | None
+    content_type: str | None
+    status: str
+    model_used: str | None
+    processing_time: float | None
+    tokens_used: int | None
+    confidence_score: float | None
+    user_feedback: Literal["up", "down"] | None
+    feedback_comment: str | None
+    answered: bool | None
+    context_used: Any
+    metadata: dict[str, Any]
+    sources: list[Any]
+    reply_to_id: uuid.UUID | None
+    created_at: datetime | None
+    updated_at: datetime | None
+    deleted_at: datetime | None
+
+
+class ConversationCreatedOut(Open):
+    conversation: ConversationOut
+    id: uuid.UUID
+    message: str
+
+
+class ConversationListOut(Open):
+    conversations: list[ConversationOut]
+    data: list[ConversationOut]
+    pagination: Pagination
+
+
+class DeletedConversationsOut(ConversationListOut):
+    deleted_conversations: list[ConversationOut]
+
+
+class MessageListOut(Open):
+    messages: list[ChatMessageOut]
+    pagination: Pagination
+    conversation: ConversationOut
+    title: str | None
+
+
+class MessagesDeletedOut(Open):
+    message: str
+    conversation_id: uuid.UUID
+    deleted_messages_count: int = Field(ge=0)
+
+
+class MessagesRestoredOut(Open):
+    message: str
+    conversation_id: uuid.UUID
+    restored_messages_count: int = Field(ge=0)
+
+
+class ChatAcceptedOut(Open):
+    """A chat message was stored and its answer queued: follow the stream or poll."""
+
+    status: Literal["queued"]
+    task_id: uuid.UUID
+    conversation_id: uuid.UUID
+    message_id: uuid.UUID
+    status_url: str
+    poll_url: str
+    message: str
+    estimated_time: int
+
+
+class MessageChangedOut(Open):
+    message: str
+    message_id: uuid.UUID
+
+
+class DeletedMessagesOut(Open):
+    deleted_messages: list[ChatMessageOut]
+    messages: list[ChatMessageOut]
+    total: int = Field(ge=0)
+
+
+class RatedOut(Open):
+    conversation: ConversationOut
+
+
+class FeedbackOut(Open):
+    message: str
+    message_id: uuid.UUID
+    user_feedback: Literal["up", "down"] | None
+    feedback_comment: str | None

@@ -5,7 +5,7 @@ from celery import shared_task
 
 from knowrithm.infra.tasks import RecordedTask
 
-from . import engine
+from . import engine, events
 
 
 class AnswerTask(RecordedTask):
@@ -22,7 +22,7 @@ class AnswerTask(RecordedTask):
         pass
 
 
-@shared_task(bind=True, base=AnswerTask, name="knowrithm.conversations.answer", acks_late=True, max_retries=0)
+@shared_task(bind=True, base=AnswerTask, name=events.ANSWER_TASK, acks_late=True, max_retries=0)
 def answer(self, *, company_id: str, conversation_id: str, message_id: str, acknowledged_ms: int) -> dict:
     return engine.answer(conversation_id=conversation_id, message_id=message_id, task_id=self.request.id,
                          acknowledged_ms=acknowledged_ms)

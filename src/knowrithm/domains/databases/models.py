@@ -1,3 +1,4 @@
+"""Customer database connections (credentials encrypted) and the tables analysed from them."""
 from __future__ import annotations
 
 import uuid

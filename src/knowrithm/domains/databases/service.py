@@ -4,22 +4,29 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import time
 import uuid
-from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import select, update
 
 from knowrithm.domains.agents.models import Agent
+from knowrithm.domains.documents.models import Document
+from knowrithm.domains.documents.tasks import process_document
+from knowrithm.domains.llm.service import runtime_for_settings, settings_for_agent
 from knowrithm.infra.crypto import decrypt, encrypt
 from knowrithm.infra.db import db, utcnow
 from knowrithm.infra.errors import ApiError, NotFound, ValidationFailed
 from knowrithm.infra.pagination import paginate
+from knowrithm.infra.tasks import enqueue
 from knowrithm.infra.tenancy import get_or_404
 from knowrithm.integrations.databases import ConnectorError, get_connector, normalise_type, supported_types
+from knowrithm.integrations.llm.base import ChatMessage, LLMError
+from knowrithm.integrations.storage import get_storage
 
 from . import text_to_sql
+from .answers import database_file_dirs, identifier_quoter, offline_translation
 from .models import DatabaseConnection, DatabaseTable
 from .schemas import ConnectionIn, ConnectionUpdate
 
@@ -32,14 +39,8 @@ def _settings():
     return current_app.config["SETTINGS"]
 
 
-def _sqlite_root() -> str:
-    root = Path(_settings().UPLOAD_FOLDER) / "databases"
-    root.mkdir(parents=True, exist_ok=True)
-    return str(root)
-
-
 def connector_for(conn: DatabaseConnection):
-    params = {**(conn.connection_params or {}), "allowed_root": _sqlite_root()}
+    params = {**(conn.connection_params or {}), "allowed_dirs": database_file_dirs()}
     return get_connector(conn.database_type, decrypt(conn.url_encrypted), params,
                          allow_private=_settings().ALLOW_PRIVATE_URLS)
 
@@ -50,6 +51,17 @@ def _check_type(database_type: str) -> str:
         raise ValidationFailed("Unsupported database type", details={
             "database_type": [f"'{database_type}' is not supported; supported: {', '.join(supported_types())}"]})
     return kind
+
+
+def _check_target(conn: DatabaseConnection) -> None:
+    """A URL the connector cannot parse, or a target the operator does not allow, is a 400 at once."""
+    try:
+        connector = connector_for(conn)
+        connector.check_location()
+        conn.host = connector.host
+    except ConnectorError as exc:
+        raise ValidationFailed(str(exc), code=exc.code if exc.code != "DATABASE_ERROR" else None,
+                               details={"url": [str(exc)]}) from exc
 
 
 def _probe(conn: DatabaseConnection) -> tuple[bool, str]:
@@ -69,10 +81,7 @@ def create_connection(*, company_id: uuid.UUID, user_id, data: ConnectionIn) -> 
     conn = DatabaseConnection(company_id=company_id, agent_id=agent.id, user_id=user_id, name=data.name,
                               database_type=kind, url_encrypted=encrypt(data.url),
                               connection_params=data.connection_params or {})
-    try:
-        conn.host = connector_for(conn).host
-    except ConnectorError as exc:
-        raise ValidationFailed(str(exc), details={"url": [str(exc)]}) from exc
+    _check_target(conn)
     ok, message = _probe(conn)
     db.session.add(conn)
     db.session.commit()
@@ -113,10 +122,10 @@ def update_connection(connection_id, data: ConnectionUpdate) -> tuple[DatabaseCo
             changed.append(key)
     if {"url", "database_type", "connection_params"} & set(changed):
         try:
-            conn.host = connector_for(conn).host
-        except ConnectorError as exc:
+            _check_target(conn)
+        except ValidationFailed:
             db.session.rollback()
-            raise ValidationFailed(str(exc), details={"url": [str(exc)]}) from exc
+            raise
         _probe(conn)
     db.session.commit()
     return conn, changed
@@ -212,6 +221,11 @@ def _graph(tables) -> dict:
 
 
 def _sample_queries(tables: list[dict], connector) -> list[dict]:
+    if connector.query_language == "mongodb":
+        import json
+
+        return [{"question": f"How many {t['name']} are there?", "table": t["name"],
+                 "sql": json.dumps({"collection": t["name"], "pipeline": [{"$count": "count"}]})} for t in tables[:20]]
     quote = _quoter(connector)
     out = []
     for t in tables[:20]:
@@ -229,9 +243,7 @@ def _sample_queries(tables: list[dict], connector) -> list[dict]:
 
 
 def _quoter(connector):
-    if connector.type == "mysql":
-        return lambda name: "`" + name.replace("`", "``") + "`"
-    return text_to_sql._quote
+    return identifier_quoter(connector.type)
 
 
 def analyzed_tables(conn: DatabaseConnection) -> list[dict]:
@@ -285,9 +297,6 @@ def deleted_tables() -> list[DatabaseTable]:
 
 def _llm_sql(conn: DatabaseConnection, question: str, dialect: str) -> str | None:
     """Asks the agent's generative model for SQL; None when the agent only has the offline answerer."""
-    from knowrithm.domains.llm.service import runtime_for_settings, settings_for_agent
-    from knowrithm.integrations.llm.base import ChatMessage, LLMError
-
     if conn.agent_id is None:
         return None
     try:
@@ -317,8 +326,7 @@ def text_to_sql_answer(connection_id, *, question: str, execute: bool = True, li
     if sql:
         translation = text_to_sql.Translation(sql, "Generated by the agent's language model from the schema.", "llm")
     else:
-        translation = text_to_sql.translate_with_rules(question, analyzed_tables(conn), dialect_quote=_quoter(connector),
-                                                       limit=limit)
+        translation = offline_translation(question, connector.type, analyzed_tables(conn), limit=limit)
     body = {"question": question, "sql": translation.sql, "explanation": translation.explanation,
             "generator": translation.generator, "executed": False, "results": [], "columns": [], "row_count": 0}
     if translation.sql is None:
@@ -327,7 +335,8 @@ def text_to_sql_answer(connection_id, *, question: str, execute: bool = True, li
         body["sql"] = connector.validate_select(translation.sql, limit=limit)
         if execute:
             started = time.perf_counter()
-            columns, rows = connector.execute_read(body["sql"], limit=limit)
+            columns, rows = connector.execute_read(body["sql"], limit=limit,
+                                                   timeout_seconds=_settings().DATABASE_QUERY_TIMEOUT_SECONDS)
             body.update(executed=True, columns=columns, results=[dict(zip(columns, r)) for r in rows],
                         row_count=len(rows), execution_time=round(time.perf_counter() - started, 4))
     except ConnectorError as exc:
@@ -342,7 +351,7 @@ SQL_STARTS = ("select", "with", "insert", "update", "delete", "drop", "create", 
 def _looks_like_sql(text: str) -> bool:
     """SQL goes through the validator (and is refused unless it is a SELECT), never the translator."""
     first = text.strip().split(None, 1)[0].lower() if text.strip() else ""
-    return first in SQL_STARTS
+    return first in SQL_STARTS or text.strip().startswith("{")  # a MongoDB query (Extended JSON)
 
 
 def search_database(*, query: str, connection_id=None, agent_id=None, mode=None, limit=100) -> dict:
@@ -364,7 +373,8 @@ def search_database(*, query: str, connection_id=None, agent_id=None, mode=None,
             if as_sql:
                 connector = connector_for(conn)
                 safe = connector.validate_select(query, limit=limit)
-                columns, rows = connector.execute_read(safe, limit=limit)
+                columns, rows = connector.execute_read(safe, limit=limit,
+                                                       timeout_seconds=_settings().DATABASE_QUERY_TIMEOUT_SECONDS)
                 results[conn.name] = [dict(zip(columns, r)) for r in rows]
                 details[conn.name] = {"sql": safe, "row_count": len(rows)}
             else:
@@ -383,11 +393,6 @@ def search_database(*, query: str, connection_id=None, agent_id=None, mode=None,
 def export_to_knowledge(connection_id, *, limit_per_table: int = 1000) -> dict:
     """Each analysed table becomes a CSV document of the agent's knowledge, indexed by the
     documents pipeline (so its rows are searchable and citable)."""
-    from knowrithm.domains.documents.models import Document
-    from knowrithm.domains.documents.tasks import process_document
-    from knowrithm.infra.tasks import enqueue
-    from knowrithm.integrations.storage import get_storage
-
     conn = get_connection(connection_id)
     if conn.agent_id is None:
         raise ValidationFailed("The connection has no agent to export into", code="NO_AGENT")
@@ -400,8 +405,10 @@ def export_to_knowledge(connection_id, *, limit_per_table: int = 1000) -> dict:
     exported, failures, document_ids = [], [], []
     for table in analyzed_tables(conn):
         ref = f"{quote(table['schema'])}.{quote(table['name'])}" if table.get("schema") else quote(table["name"])
+        everything = (f'{{"collection": {json.dumps(table["name"])}, "pipeline": []}}'
+                      if connector.query_language == "mongodb" else f"SELECT * FROM {ref}")
         try:
-            columns, rows = connector.execute_read(f"SELECT * FROM {ref}", limit=limit_per_table)
+            columns, rows = connector.execute_read(everything, limit=limit_per_table)
         except ConnectorError as exc:
             failures.append({"table": table["name"], "error": str(exc)})
             continue

@@ -1,3 +1,4 @@
+"""Documents, their chunks with vectors, and the keyword-search postings and statistics kept beside them."""
 from __future__ import annotations
 
 import uuid
@@ -93,7 +94,7 @@ class ChunkTerm(Base):
 
     Keyword ranking reads the postings of the query's lexemes within one agent (an index-only
     scan of the primary key) instead of unnesting every matching chunk's tsvector, which is
-    what made it grow with the agent's size (shared/retrieval-notes.md: 2.8 ms vs 12-14 ms)."""
+    what made it grow with the agent's size (2.8 ms against 12-14 ms, BENCHMARKS.md)."""
 
     __tablename__ = "chunk_terms"
     __table_args__ = (

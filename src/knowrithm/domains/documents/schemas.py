@@ -1,12 +1,15 @@
-"""Request and response shapes of the document routes (CONTRACT §2.11, §1.12)."""
+"""Request and response shapes of the document routes."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from knowrithm.infra.db import iso, sid
 from knowrithm.infra.parsing import split_list
+from knowrithm.infra.responses import Open, Pagination
 
 from .models import Document, DocumentChunk
 
@@ -76,7 +79,164 @@ def chunk_out(chunk: DocumentChunk) -> dict:
     }
 
 
-def pagination(page: int, per_page: int, total: int) -> dict:
-    pages = (total + per_page - 1) // per_page if total else 0
-    return {"page": page, "per_page": per_page, "total": total, "pages": pages,
-            "has_next": page < pages, "has_prev": page > 1}
+# --- listing envelopes (each list under every key some client reads) ------------------------
+
+def document_list_out(rows, counts: dict, meta: dict, **extra) -> dict:
+    docs = [document_out(d, counts.get(d.id, 0)) for d in rows]
+    return {"document": docs, "documents": docs, "items": docs, "data": docs, "pagination": meta, **extra}
+
+
+def deleted_documents_out(rows, meta: dict) -> dict:
+    docs = [document_out(d) for d in rows]
+    return {"deleted_documents": docs, "documents": docs, "items": docs, "pagination": meta}
+
+
+def deleted_chunks_out(rows, meta: dict) -> dict:
+    chunks = [chunk_out(c) for c in rows]
+    return {"deleted_chunks": chunks, "chunks": chunks, "items": chunks, "pagination": meta}
+
+
+def document_chunks_out(doc, rows, meta: dict) -> dict:
+    chunks = [chunk_out(c) for c in rows]
+    return {"document_id": str(doc.id), "chunks": chunks, "items": chunks, "pagination": meta}
+
+
+class DocumentOut(Open):
+    """`document_out`: `status` walks pending -> processing -> processed | failed."""
+
+    id: uuid.UUID
+    company_id: uuid.UUID
+    agent_id: uuid.UUID | None
+    user_id: uuid.UUID | None
+    user: uuid.UUID | None
+    original_filename: str | None
+    filename: str | None
+    title: str | None
+    document_type: str
+    type: str
+    mime_type: str | None
+    file_size: int | None
+    content_hash: str | None
+    source_url: str | None
+    page_count: int | None
+    word_count: int | None
+    language: str | None
+    status: Literal["pending", "processing", "processed", "failed"]
+    processing_error: str | None
+    progress: float | None
+    task_id: uuid.UUID | None
+    chunks: int | None
+    chunk_count: int | None
+    processing_started_at: datetime | None
+    parsed_at: datetime | None
+    chunked_at: datetime | None
+    embedded_at: datetime | None
+    processed_at: datetime | None
+    metadata: dict[str, Any]
+    created_at: datetime | None
+    updated_at: datetime | None
+    deleted_at: datetime | None
+
+
+class ChunkOut(Open):
+    id: uuid.UUID
+    document_id: uuid.UUID
+    agent_id: uuid.UUID | None
+    chunk_index: int
+    content: str
+    word_count: int | None
+    token_count: int | None
+    page_number: int | None
+    heading_path: Any
+    embedding_model: str | None
+    metadata: dict[str, Any]
+    created_at: datetime | None
+    deleted_at: datetime | None
+
+
+class UploadResultOut(BaseModel):
+    name: str | None
+    document_id: uuid.UUID | None = None
+    outcome: Literal["queued", "duplicate", "failed"]
+    error: str | None = None
+    error_code: str | None = None
+
+
+class UploadOut(Open):
+    """200 when every item was accepted, 207 when some failed (`errors`, `results`)."""
+
+    success: bool
+    message: str
+    documents: list[DocumentOut]
+    document: DocumentOut
+    duplicates: list[DocumentOut]
+    documents_processed: int = Field(ge=0)
+    documents_failed: int = Field(ge=0)
+    total_submitted: int = Field(ge=0)
+    task_ids: list[str]
+    errors: list[str]
+    errors_count: int = Field(ge=0)
+    error_summary: dict[str, int]
+    results: list[UploadResultOut]
+
+
+class DocumentListOut(Open):
+    document: list[DocumentOut]
+    documents: list[DocumentOut]
+    items: list[DocumentOut]
+    data: list[DocumentOut]
+    pagination: Pagination
+    agent_id: uuid.UUID | None = None
+
+
+class DeletedDocumentsOut(Open):
+    deleted_documents: list[DocumentOut]
+    documents: list[DocumentOut]
+    items: list[DocumentOut]
+    pagination: Pagination
+
+
+class DeletedChunksOut(Open):
+    deleted_chunks: list[ChunkOut]
+    chunks: list[ChunkOut]
+    items: list[ChunkOut]
+    pagination: Pagination
+
+
+class DocumentChunksOut(Open):
+    document_id: uuid.UUID
+    chunks: list[ChunkOut]
+    items: list[ChunkOut]
+    pagination: Pagination
+
+
+class BulkDeletedOut(Open):
+    success: bool
+    message: str
+    deleted_documents_count: int = Field(ge=0)
+    deleted_chunks_count: int = Field(ge=0)
+    document_ids: list[uuid.UUID]
+    not_found: list[uuid.UUID]
+
+
+class ChunkChangedOut(Open):
+    success: bool
+    message: str
+    chunk_id: uuid.UUID
+    chunk_index: int
+    document_id: uuid.UUID
+
+
+class DocumentDeletedOut(Open):
+    success: bool
+    message: str
+    document_id: uuid.UUID
+    deleted_chunks_count: int = Field(ge=0)
+
+
+class DocumentRestoredOut(Open):
+    success: bool
+    message: str
+    document_id: uuid.UUID
+    restored_chunks_count: int = Field(ge=0)
+    filename: str | None = None

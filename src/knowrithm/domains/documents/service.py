@@ -14,10 +14,10 @@ from sqlalchemy import func, or_, select, update
 from knowrithm.domains.agents.models import Agent
 from knowrithm.infra.db import db, utcnow
 from knowrithm.infra.errors import Conflict, NotFound
+from knowrithm.infra.pagination import paginate
 from knowrithm.infra.tenancy import get_or_404
 
 from .models import Document, DocumentChunk
-from .schemas import chunk_out, document_out, pagination
 
 
 def _chunk_counts(doc_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
@@ -28,17 +28,9 @@ def _chunk_counts(doc_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
     return dict(db.session.execute(stmt).all())
 
 
-def _page(stmt, page: int, per_page: int, *, include_deleted: bool = False) -> tuple[list, dict]:
-    opts = {"include_deleted": include_deleted}
-    total = db.session.execute(select(func.count()).select_from(stmt.order_by(None).subquery())
-                               .execution_options(**opts)).scalar_one()
-    rows = list(db.session.execute(stmt.limit(per_page).offset((page - 1) * per_page)
-                                   .execution_options(**opts)).scalars())
-    return rows, pagination(page, per_page, total)
-
-
 def list_documents(*, page: int, per_page: int, status=None, search=None, document_type=None,
-                   agent_id=None) -> dict:
+                   agent_id=None) -> tuple[list[Document], dict, dict]:
+    """One page of documents, their chunk counts by id, and the page metadata."""
     stmt = select(Document).order_by(Document.created_at.desc(), Document.id)
     if status:
         stmt = stmt.where(Document.status == status.lower())
@@ -50,33 +42,34 @@ def list_documents(*, page: int, per_page: int, status=None, search=None, docume
         like = f"%{search.strip()}%"
         stmt = stmt.where(or_(Document.original_filename.ilike(like), Document.title.ilike(like),
                               Document.source_url.ilike(like)))
-    rows, pages = _page(stmt, page, per_page)
-    counts = _chunk_counts([d.id for d in rows])
-    docs = [document_out(d, counts.get(d.id, 0)) for d in rows]
-    return {"document": docs, "documents": docs, "items": docs, "data": docs, "pagination": pages}
+    rows, meta = paginate(stmt, page, per_page)
+    return rows, _chunk_counts([d.id for d in rows]), meta
 
 
-def list_agent_documents(*, agent_id, page: int, per_page: int, document_type=None, status=None) -> dict:
+def list_agent_documents(*, agent_id, page: int, per_page: int, document_type=None,
+                         status=None) -> tuple[list[Document], dict, dict]:
     get_or_404(Agent, agent_id, what="Agent")
-    body = list_documents(page=page, per_page=per_page, document_type=document_type, status=status,
+    return list_documents(page=page, per_page=per_page, document_type=document_type, status=status,
                           agent_id=agent_id)
-    body["agent_id"] = str(agent_id)
-    return body
 
 
-def list_deleted_documents(*, page: int, per_page: int) -> dict:
+def list_deleted_documents(*, page: int, per_page: int) -> tuple[list[Document], dict]:
     stmt = select(Document).where(Document.deleted_at.is_not(None)).order_by(Document.deleted_at.desc(), Document.id)
-    rows, pages = _page(stmt, page, per_page, include_deleted=True)
-    docs = [document_out(d) for d in rows]
-    return {"deleted_documents": docs, "documents": docs, "items": docs, "pagination": pages}
+    return paginate(stmt, page, per_page, include_deleted=True)
 
 
-def list_deleted_chunks(*, page: int, per_page: int) -> dict:
+def list_deleted_chunks(*, page: int, per_page: int) -> tuple[list[DocumentChunk], dict]:
     stmt = (select(DocumentChunk).where(DocumentChunk.deleted_at.is_not(None))
             .order_by(DocumentChunk.deleted_at.desc(), DocumentChunk.id))
-    rows, pages = _page(stmt, page, per_page, include_deleted=True)
-    chunks = [chunk_out(c) for c in rows]
-    return {"deleted_chunks": chunks, "chunks": chunks, "items": chunks, "pagination": pages}
+    return paginate(stmt, page, per_page, include_deleted=True)
+
+
+def list_document_chunks(document_id, *, page: int, per_page: int) -> tuple[Document, list[DocumentChunk], dict]:
+    """A document's live chunks in reading order (the console's chunk viewer)."""
+    doc = get_or_404(Document, document_id, what="Document")
+    stmt = (select(DocumentChunk).where(DocumentChunk.document_id == doc.id)
+            .order_by(DocumentChunk.chunk_index, DocumentChunk.id))
+    return (doc, *paginate(stmt, page, per_page))
 
 
 def _delete_chunks_of(doc: Document, when) -> int:

@@ -10,37 +10,43 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import undefer
 
 from knowrithm.domains.agents.models import Agent
+from knowrithm.domains.llm.embedding import agent_embedder
 from knowrithm.infra.db import db, utcnow
 from knowrithm.infra.errors import NotFound
+from knowrithm.infra.tasks import enqueue
 from knowrithm.integrations.embeddings.base import EmbeddingError
 
-from .embedding import agent_embedder
 from .models import Document, DocumentChunk
 from .pipeline.chunking import embedding_text
-from .pipeline.ingest import ingest_document
+from .pipeline.batch import ClaimedElsewhere, ingest_batch
+from .signals import chunks_indexed
 
 log = logging.getLogger(__name__)
 REEMBED_PAGE = 256
+CLAIM_RETRY_SECONDS = 5
+# Enough retries to outlast a batch of BATCH_DOCUMENTS long documents on a busy node, then
+# the lease has surely lapsed (a dead batch) or the document is done.
+CLAIM_RETRIES = 4 * 3600 // CLAIM_RETRY_SECONDS
 
 
 @shared_task(bind=True, name="knowrithm.documents.process_document", acks_late=True,
              autoretry_for=(ConnectionError, TimeoutError), retry_backoff=True, max_retries=3,
              soft_time_limit=1800, time_limit=1900)
 def process_document(self, document_id: str, company_id: str | None = None) -> dict:
-    """Parse, chunk, embed and index one document. Safe to run again: chunks are replaced."""
-    result = ingest_document(document_id, task_id=self.request.id, on_progress=self.report_progress)
-    _index_if_large(result.get("agent_id"), company_id)
+    """Parse, chunk, embed and index the document, with pending documents of the same agent in
+    shared embedding batches (pipeline/batch.py). Safe to run again: chunks are replaced."""
+    try:
+        result = ingest_batch(document_id, task_id=self.request.id, on_progress=self.report_progress)
+    except ClaimedElsewhere as exc:  # a live batch holds it: look again once that batch is done
+        raise self.retry(exc=exc, countdown=CLAIM_RETRY_SECONDS, max_retries=CLAIM_RETRIES) from None
+    if result.get("agent_id"):
+        chunks_indexed.send(result["agent_id"], company_id=company_id)
     return result
 
 
-def _index_if_large(agent_id: str | None, company_id: str | None) -> None:
-    """The document that takes an agent past the size threshold starts its HNSW build."""
-    from knowrithm.domains.search import tasks as search_tasks
-    from knowrithm.domains.search.vector_index import needs_index
-    from knowrithm.infra.tasks import enqueue
-
-    if agent_id and needs_index(agent_id):
-        enqueue(search_tasks.build_vector_index, company_id=company_id, agent_id=agent_id)
+def queue_reembed(agent: Agent) -> None:
+    """Queues `reembed_agent` in the caller's transaction (sent once it commits)."""
+    enqueue(reembed_agent, company_id=agent.company_id, commit=False, agent_id=str(agent.id))
 
 
 @shared_task(bind=True, name="knowrithm.documents.reembed_agent", acks_late=True, soft_time_limit=3600,

@@ -26,6 +26,7 @@ from knowrithm.integrations.storage import FileTooLarge, get_storage
 
 from .models import Document
 from .schemas import document_out
+from .tasks import process_document
 
 
 @dataclass
@@ -103,8 +104,6 @@ def _record_url(outcome: UploadOutcome, *, url: str, agent: Agent, company_id, u
 
 def upload_documents(*, company_id, user_id, agent_id, files: list[FileStorage], urls: list[str],
                      metadata: dict) -> tuple[dict, int]:
-    from .tasks import process_document
-
     agent = get_or_404(Agent, agent_id, what="Agent")
     files = [f for f in files if f is not None and (f.filename or "").strip()]
     urls = list(dict.fromkeys(u.strip() for u in urls if u and u.strip()))

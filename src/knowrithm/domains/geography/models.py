@@ -1,3 +1,4 @@
+"""Reference geography (countries, states, cities; integer ids) and company addresses."""
 from __future__ import annotations
 
 import uuid

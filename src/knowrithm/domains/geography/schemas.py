@@ -1,21 +1,14 @@
-"""Geography request models and the object shapes of CONTRACT §1.12 (integer ids)."""
+"""Geography request models and the object shapes the clients read (integer ids)."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from knowrithm.infra.db import iso, sid
-
-
-
-def _clean_name(value: str | None) -> str | None:
-    if value is None:
-        return value
-    value = " ".join(value.split())
-    if not value:
-        raise ValueError("must not be blank")
-    return value
+from knowrithm.infra.parsing import single_spaced
+from knowrithm.infra.responses import Open
 
 
 def _clean_iso(value: str | None) -> str | None:
@@ -35,7 +28,7 @@ class CountryIn(_In):
     name: str = Field(min_length=1, max_length=120)
     iso_code: str | None = Field(None, min_length=1, max_length=3)
 
-    _name = field_validator("name")(_clean_name)
+    _name = field_validator("name")(single_spaced)
     _iso = field_validator("iso_code")(_clean_iso)
 
 
@@ -43,7 +36,7 @@ class CountryPatch(_In):
     name: str | None = Field(None, min_length=1, max_length=120)
     iso_code: str | None = Field(None, min_length=1, max_length=3)
 
-    _name = field_validator("name")(_clean_name)
+    _name = field_validator("name")(single_spaced)
     _iso = field_validator("iso_code")(_clean_iso)
 
     @model_validator(mode="after")
@@ -57,14 +50,14 @@ class StateIn(_In):
     name: str = Field(min_length=1, max_length=120)
     country_id: int = Field(ge=1)
 
-    _name = field_validator("name")(_clean_name)
+    _name = field_validator("name")(single_spaced)
 
 
 class StatePatch(_In):
     name: str | None = Field(None, min_length=1, max_length=120)
     country_id: int | None = Field(None, ge=1)
 
-    _name = field_validator("name")(_clean_name)
+    _name = field_validator("name")(single_spaced)
 
     @model_validator(mode="after")
     def _one_field(self):
@@ -78,7 +71,7 @@ class CityIn(_In):
     state_id: int = Field(ge=1)
     postal_code_prefix: str | None = Field(None, max_length=20)
 
-    _name = field_validator("name")(_clean_name)
+    _name = field_validator("name")(single_spaced)
 
 
 class CityPatch(_In):
@@ -86,7 +79,7 @@ class CityPatch(_In):
     state_id: int | None = Field(None, ge=1)
     postal_code_prefix: str | None = Field(None, max_length=20)
 
-    _name = field_validator("name")(_clean_name)
+    _name = field_validator("name")(single_spaced)
 
     @model_validator(mode="after")
     def _one_field(self):
@@ -106,7 +99,7 @@ class AddressIn(_In):
     is_primary: bool | None = None
     company_id: uuid.UUID | None = None  # super admins only
 
-    _street = field_validator("street_address")(_clean_name)
+    _street = field_validator("street_address")(single_spaced)
 
 
 class CompanyQuery(_In):
@@ -152,3 +145,84 @@ def address_out(address) -> dict:
             "postal_code": address.postal_code, "lat": address.lat, "lan": address.lan,
             "is_primary": address.is_primary,
             "created_at": iso(address.created_at), "updated_at": iso(address.updated_at)}
+
+
+class RefOut(BaseModel):
+    id: int
+    name: str
+
+
+class CountryOut(Open):
+    """`country_out`; one country (`/country/<id>`) also lists its states as `state` and `states`."""
+
+    id: int
+    name: str
+    iso_code: str | None
+    iso2: str | None
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+class CountryWithStatesOut(CountryOut):
+    state: list[RefOut]
+    states: list[RefOut]
+
+
+class CityRefOut(RefOut):
+    postal_code_prefix: str | None
+
+
+class StateOut(Open):
+    id: int
+    name: str
+    country_id: int
+    country: RefOut | None
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+class StateWithCitiesOut(StateOut):
+    city: list[CityRefOut]
+    cities: list[CityRefOut]
+
+
+class CityOut(Open):
+    id: int
+    name: str
+    postal_code_prefix: str | None
+    state_id: int
+    state: RefOut | None
+    country: RefOut | None
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+class AddressOut(Open):
+    id: int
+    company_id: uuid.UUID | None
+    street_address: str | None
+    city: RefOut | None
+    state: RefOut | None
+    country: RefOut | None
+    city_id: int | None
+    state_id: int | None
+    country_id: int | None
+    postal_code: str | None
+    lat: float | None
+    lan: float | None
+    is_primary: bool | None
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+class AddressListOut(Open):
+    success: bool
+    address: list[AddressOut]
+    addresses: list[AddressOut]
+
+
+class SeedOut(Open):
+    success: bool
+    message: str
+    created: dict[str, int]
+    totals: dict[str, int]

@@ -12,11 +12,14 @@ import uuid
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from knowrithm.domains.admin import audit
+from knowrithm.domains.audit import service as audit
 from knowrithm.domains.companies.models import Company
+from knowrithm.infra.auth import Principal
 from knowrithm.infra.db import db
 from knowrithm.infra.errors import Conflict, NotFound, ValidationFailed
+from knowrithm.infra.tasks import TaskRecord, enqueue
 
+from . import tasks
 from .models import Address, City, Country, State
 
 
@@ -107,47 +110,97 @@ def _commit(what: str) -> None:
         raise Conflict(f"{what} already exists") from None
 
 
-# --- writes (run in tasks; `actor` is an `audit.actor_ref()` dict) --------------------------
+# --- queued writes: the routes' entry points ----------------------------------------------
+# Input is checked before queueing (an immediate 400/404/409); the task runs the write below.
 
-def create_country(*, name: str, iso_code: str | None, actor: dict | None = None) -> Country:
+def _queue(task, actor: Principal, **kwargs) -> TaskRecord:
+    return enqueue(task, company_id=actor.company_id, actor=audit.actor_ref(actor), **kwargs)
+
+
+def queue_create_country(*, name: str, iso_code: str | None, actor: Principal) -> TaskRecord:
+    check_country(name=name, iso_code=iso_code)
+    return _queue(tasks.create_country, actor, name=name, iso_code=iso_code)
+
+
+def queue_update_country(*, country_id: int, changes: dict, actor: Principal) -> TaskRecord:
+    country = get_country(country_id)
+    check_country(name=changes.get("name"), iso_code=changes.get("iso_code"), exclude_id=country.id)
+    return _queue(tasks.update_country, actor, country_id=country.id, changes=changes)
+
+
+def queue_create_state(*, name: str, country_id: int, actor: Principal) -> TaskRecord:
+    check_state(name=name, country_id=country_id)
+    return _queue(tasks.create_state, actor, name=name, country_id=country_id)
+
+
+def queue_update_state(*, state_id: int, changes: dict, actor: Principal) -> TaskRecord:
+    state = get_state(state_id)
+    validate_state_update(state, changes)
+    return _queue(tasks.update_state, actor, state_id=state.id, changes=changes)
+
+
+def queue_create_city(*, name: str, state_id: int, postal_code_prefix: str | None, actor: Principal) -> TaskRecord:
+    check_city(name=name, state_id=state_id)
+    return _queue(tasks.create_city, actor, name=name, state_id=state_id, postal_code_prefix=postal_code_prefix)
+
+
+def queue_update_city(*, city_id: int, changes: dict, actor: Principal) -> TaskRecord:
+    city = get_city(city_id)
+    validate_city_update(city, changes)
+    return _queue(tasks.update_city, actor, city_id=city.id, changes=changes)
+
+
+def queue_create_address(*, company_id, data: dict, actor: Principal) -> TaskRecord:
+    validate_address(data)
+    return enqueue(tasks.create_address, company_id=company_id, data=data, actor=audit.actor_ref(actor))
+
+
+# --- writes (run by tasks) ------------------------------------------------------------------
+# Countries, states and cities share one sequence: validate, change, audit, commit.
+
+def _insert(row, *, kind: str, label: str, details: dict, actor: Principal | None):
+    db.session.add(row)
+    db.session.flush()
+    audit.record(f"geography.{kind}_created", actor=actor, entity_type=kind, entity_id=row.id,
+                 description=f"{label} {row.name} created", details=details)
+    _commit(label)
+    return row
+
+
+def _update(row, *, kind: str, label: str, fields: tuple[str, ...], changes: dict, actor: Principal | None):
+    for field in fields:
+        if changes.get(field) is not None:
+            setattr(row, field, changes[field])
+    audit.record(f"geography.{kind}_updated", actor=actor, entity_type=kind, entity_id=row.id,
+                 description=f"{label} {row.name} updated", details=changes)
+    _commit(label)
+    return row
+
+
+def create_country(*, name: str, iso_code: str | None, actor: Principal | None) -> Country:
     existing = db.session.execute(select(Country).where(func.lower(Country.name) == name.lower())).scalars().first()
     if existing is not None and (existing.iso_code or None) == iso_code:
         return existing  # a re-delivered task: already done
     check_country(name=name, iso_code=iso_code)
-    country = Country(name=name, iso_code=iso_code)
-    db.session.add(country)
-    db.session.flush()
-    audit.record_for(actor, "geography.country_created", entity_type="country", entity_id=country.id,
-                     description=f"Country {name} created", details={"name": name, "iso_code": iso_code})
-    _commit("Country")
-    return country
+    return _insert(Country(name=name, iso_code=iso_code), kind="country", label="Country",
+                   details={"name": name, "iso_code": iso_code}, actor=actor)
 
 
-def update_country(*, country_id: int, changes: dict, actor: dict | None = None) -> Country:
+def update_country(*, country_id: int, changes: dict, actor: Principal | None) -> Country:
     country = get_country(country_id)
     check_country(name=changes.get("name"), iso_code=changes.get("iso_code"), exclude_id=country.id)
-    for field in ("name", "iso_code"):
-        if changes.get(field) is not None:
-            setattr(country, field, changes[field])
-    audit.record_for(actor, "geography.country_updated", entity_type="country", entity_id=country.id,
-                     description=f"Country {country.name} updated", details=changes)
-    _commit("Country")
-    return country
+    return _update(country, kind="country", label="Country", fields=("name", "iso_code"), changes=changes,
+                   actor=actor)
 
 
-def create_state(*, name: str, country_id: int, actor: dict | None = None) -> State:
+def create_state(*, name: str, country_id: int, actor: Principal | None) -> State:
     existing = db.session.execute(select(State).where(
         State.country_id == country_id, func.lower(State.name) == name.lower())).scalars().first()
     if existing is not None:
         return existing
     check_state(name=name, country_id=country_id)
-    state = State(name=name, country_id=country_id)
-    db.session.add(state)
-    db.session.flush()
-    audit.record_for(actor, "geography.state_created", entity_type="state", entity_id=state.id,
-                     description=f"State {name} created", details={"name": name, "country_id": country_id})
-    _commit("State")
-    return state
+    return _insert(State(name=name, country_id=country_id), kind="state", label="State",
+                   details={"name": name, "country_id": country_id}, actor=actor)
 
 
 def validate_state_update(state: State, changes: dict) -> None:
@@ -156,32 +209,22 @@ def validate_state_update(state: State, changes: dict) -> None:
     check_state(name=name, country_id=country_id, exclude_id=state.id)
 
 
-def update_state(*, state_id: int, changes: dict, actor: dict | None = None) -> State:
+def update_state(*, state_id: int, changes: dict, actor: Principal | None) -> State:
     state = get_state(state_id)
     validate_state_update(state, changes)
-    for field in ("name", "country_id"):
-        if changes.get(field) is not None:
-            setattr(state, field, changes[field])
-    audit.record_for(actor, "geography.state_updated", entity_type="state", entity_id=state.id,
-                     description=f"State {state.name} updated", details=changes)
-    _commit("State")
+    _update(state, kind="state", label="State", fields=("name", "country_id"), changes=changes, actor=actor)
     db.session.refresh(state)
     return state
 
 
-def create_city(*, name: str, state_id: int, postal_code_prefix: str | None, actor: dict | None = None) -> City:
+def create_city(*, name: str, state_id: int, postal_code_prefix: str | None, actor: Principal | None) -> City:
     existing = db.session.execute(select(City).where(
         City.state_id == state_id, func.lower(City.name) == name.lower())).scalars().first()
     if existing is not None:
         return existing
     check_city(name=name, state_id=state_id)
-    city = City(name=name, state_id=state_id, postal_code_prefix=postal_code_prefix)
-    db.session.add(city)
-    db.session.flush()
-    audit.record_for(actor, "geography.city_created", entity_type="city", entity_id=city.id,
-                     description=f"City {name} created", details={"name": name, "state_id": state_id})
-    _commit("City")
-    return city
+    return _insert(City(name=name, state_id=state_id, postal_code_prefix=postal_code_prefix), kind="city",
+                   label="City", details={"name": name, "state_id": state_id}, actor=actor)
 
 
 def validate_city_update(city: City, changes: dict) -> None:
@@ -190,15 +233,11 @@ def validate_city_update(city: City, changes: dict) -> None:
     check_city(name=name, state_id=state_id, exclude_id=city.id)
 
 
-def update_city(*, city_id: int, changes: dict, actor: dict | None = None) -> City:
+def update_city(*, city_id: int, changes: dict, actor: Principal | None) -> City:
     city = get_city(city_id)
     validate_city_update(city, changes)
-    for field in ("name", "state_id", "postal_code_prefix"):
-        if changes.get(field) is not None:
-            setattr(city, field, changes[field])
-    audit.record_for(actor, "geography.city_updated", entity_type="city", entity_id=city.id,
-                     description=f"City {city.name} updated", details=changes)
-    _commit("City")
+    _update(city, kind="city", label="City", fields=("name", "state_id", "postal_code_prefix"), changes=changes,
+            actor=actor)
     db.session.refresh(city)
     return city
 
@@ -218,7 +257,7 @@ def validate_address(data: dict) -> None:
                                details={"city_id": [f"city {city.id} belongs to state {city.state_id}"]})
 
 
-def create_address(*, company_id, data: dict, actor: dict | None = None) -> Address:
+def create_address(*, company_id, data: dict, actor: Principal | None) -> Address:
     company_id = uuid.UUID(str(company_id))
     validate_address(data)
     company = db.session.get(Company, company_id)
@@ -240,9 +279,9 @@ def create_address(*, company_id, data: dict, actor: dict | None = None) -> Addr
     db.session.flush()
     if primary:
         company.address_id = address.id
-    audit.record_for(actor, "company.address_created", company_id=company_id, entity_type="address",
-                     entity_id=address.id, description="Company address added",
-                     details={"is_primary": primary, "city_id": address.city_id})
+    audit.record("company.address_created", actor=actor, company_id=company_id, entity_type="address",
+                 entity_id=address.id, description="Company address added",
+                 details={"is_primary": primary, "city_id": address.city_id})
     db.session.commit()
     return address
 

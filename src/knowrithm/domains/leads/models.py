@@ -1,3 +1,4 @@
+"""The lead table: a visitor who registered through the widget or was added by the company."""
 from __future__ import annotations
 
 import uuid

@@ -1,14 +1,21 @@
-"""Lead routes (CONTRACT §2.16): public registration plus synchronous `/sdk` and queued CLI CRUD."""
+"""Lead routes: public registration plus synchronous `/sdk` and queued CLI CRUD."""
 from __future__ import annotations
+
+from flask import request
 
 from knowrithm.infra import ratelimit
 from knowrithm.infra.api import ApiBlueprint
-from knowrithm.infra.auth import PUBLIC, READ, WRITE, acting_company_id, current_principal
+from knowrithm.infra.auth import (PUBLIC, READ, WRITE, acting_company_id, attribute_request, current_principal,
+                                  request_actor)
 from knowrithm.infra.db import sid
-from knowrithm.infra.tasks import accepted_body, enqueue
+from knowrithm.infra.errors import Unauthorized
+from knowrithm.infra.pagination import page_meta
+from knowrithm.infra.responses import TaskAccepted
+from knowrithm.infra.tasks import accepted_body
 
-from . import service, tasks
-from .schemas import LeadCreateIn, LeadListQuery, LeadRegisterIn, LeadUpdateIn, lead_out
+from . import service
+from .schemas import (LeadCreateIn, LeadDeletedOut, LeadGetOut, LeadListOut, LeadListQuery, LeadRefreshIn,
+                      LeadRegisterIn, LeadSavedOut, LeadSessionOut, LeadUpdateIn, lead_out)
 
 bp = ApiBlueprint("leads", __name__, tag="leads")
 
@@ -21,69 +28,79 @@ def _payload(body) -> dict:
     return body.model_dump(exclude_unset=True, mode="json")
 
 
-@bp.post("/lead/register", auth=PUBLIC, body=LeadRegisterIn,
-         summary="Register a website visitor as a lead and issue a lead access token (idempotent per email)")
+@bp.post("/lead/register", auth=PUBLIC, widget=True, body=LeadRegisterIn, response=LeadSessionOut,
+         summary="Register a website visitor as a lead and open a new visitor session (200 for a known email)")
 def register_lead(body: LeadRegisterIn):
-    lead, pair = service.register(data=body.model_dump(mode="json"), client_ip=ratelimit.client_ip())
+    lead, pair = service.register(data=body.model_dump(mode="json"), client_ip=ratelimit.client_ip(),
+                                  origin=request.headers.get("Origin"), actor=request_actor())
+    attribute_request(lead.company_id)
     return {"success": True, "message": "Lead registered", "lead": lead_out(lead), **pair, "tokens": pair}
 
 
-@bp.post("/sdk/lead", auth=WRITE, body=LeadCreateIn, status=201, summary="Create a lead")
+@bp.post("/lead/refresh", auth=PUBLIC, widget=True, body=LeadRefreshIn, response=LeadSessionOut,
+         summary="Resume a visitor session: exchange its refresh token (body or Bearer) for a new pair")
+@ratelimit.rate_limit("30/minute", scope="lead_refresh")
+def refresh_lead(body: LeadRefreshIn):
+    header = request.headers.get("Authorization", "")
+    token = body.refresh_token or (header[7:].strip() if header[:7].lower() == "bearer " else None)
+    if not token:
+        raise Unauthorized("A refresh token is required", code="TOKEN_MISSING")
+    lead, pair = service.refresh(token, origin=request.headers.get("Origin"))
+    attribute_request(lead.company_id)
+    return {"success": True, "message": "Visitor session refreshed", "lead": lead_out(lead), **pair,
+            "tokens": pair}
+
+
+@bp.post("/sdk/lead", auth=WRITE, body=LeadCreateIn, status=201, response=LeadSavedOut, summary="Create a lead")
 def create_lead_sdk(body: LeadCreateIn):
-    company_id = acting_company_id(body.company_id)
-    lead = service.create(company_id=company_id, data=_payload(body))
+    lead = service.create(company_id=acting_company_id(body.company_id), data=_payload(body),
+                          actor=current_principal())
     return {"success": True, "message": "Lead created", "lead": lead_out(lead), "initiated_by": _initiated_by()}
 
 
-@bp.post("/lead", auth=WRITE, body=LeadCreateIn, status=202, summary="Create a lead (queued)")
+@bp.post("/lead", auth=WRITE, body=LeadCreateIn, status=202, response=TaskAccepted, summary="Create a lead (queued)")
 def create_lead(body: LeadCreateIn):
-    company_id = acting_company_id(body.company_id)
-    data = _payload(body)
-    service.validate_create(company_id=company_id, data=data)
-    record = enqueue(tasks.create_lead, company_id=company_id, data=data, initiated_by=_initiated_by())
+    record = service.queue_create(company_id=acting_company_id(body.company_id), data=_payload(body),
+                                  actor=current_principal())
     return accepted_body(record, message="Lead creation queued")
 
 
-@bp.get("/lead/company", auth=READ, query=LeadListQuery, summary="List the company's leads")
+@bp.get("/lead/company", auth=READ, query=LeadListQuery, response=LeadListOut, summary="List the company's leads")
 def list_company_leads(query: LeadListQuery):
     acting_company_id(query.company_id)
     leads, total = service.list_leads(page=query.page, per_page=query.per_page, status=query.status,
                                       search=query.search, agent_id=query.agent_id,
                                       created_before=query.created_before, created_after=query.created_after)
     items = [lead_out(lead) for lead in leads]
-    page = service.pagination(query.page, query.per_page, total)
+    page = page_meta(query.page, query.per_page, total)
     return {"success": True, "data": {"leads": items, "pagination": page}, "leads": items, "pagination": page}
 
 
-@bp.get("/lead/<lead_id>", auth=READ, summary="Get one lead")
+@bp.get("/lead/<lead_id>", auth=READ, response=LeadGetOut, summary="Get one lead")
 def get_lead(lead_id: str):
     return {"success": True, "lead": lead_out(service.get(lead_id))}
 
 
-@bp.put("/sdk/lead/<lead_id>", auth=WRITE, body=LeadUpdateIn, summary="Update a lead")
+@bp.put("/sdk/lead/<lead_id>", auth=WRITE, body=LeadUpdateIn, response=LeadSavedOut, summary="Update a lead")
 def update_lead_sdk(lead_id: str, body: LeadUpdateIn):
-    lead = service.update(lead_id=lead_id, data=_payload(body))
+    lead = service.update(lead_id=lead_id, data=_payload(body), actor=current_principal())
     return {"success": True, "message": "Lead updated", "lead": lead_out(lead), "initiated_by": _initiated_by()}
 
 
-@bp.put("/lead/<lead_id>", auth=WRITE, body=LeadUpdateIn, status=202, summary="Update a lead (queued)")
+@bp.put("/lead/<lead_id>", auth=WRITE, body=LeadUpdateIn, status=202, response=TaskAccepted,
+        summary="Update a lead (queued)")
 def update_lead(lead_id: str, body: LeadUpdateIn):
-    lead = service.get(lead_id)
-    service.validate_update(lead, _payload(body))
-    record = enqueue(tasks.update_lead, company_id=lead.company_id, lead_id=str(lead.id), data=_payload(body),
-                     initiated_by=_initiated_by())
+    record = service.queue_update(lead_id=lead_id, data=_payload(body), actor=current_principal())
     return accepted_body(record, message="Lead update queued")
 
 
-@bp.delete("/sdk/lead/<lead_id>", auth=WRITE, summary="Delete a lead")
+@bp.delete("/sdk/lead/<lead_id>", auth=WRITE, response=LeadDeletedOut, summary="Delete a lead")
 def delete_lead_sdk(lead_id: str):
-    lead = service.delete(lead_id=lead_id)
+    lead = service.delete(lead_id=lead_id, actor=current_principal())
     return {"success": True, "message": "Lead deleted", "lead_id": str(lead.id), "initiated_by": _initiated_by()}
 
 
-@bp.delete("/lead/<lead_id>", auth=WRITE, status=202, summary="Delete a lead (queued)")
+@bp.delete("/lead/<lead_id>", auth=WRITE, status=202, response=TaskAccepted, summary="Delete a lead (queued)")
 def delete_lead(lead_id: str):
-    lead = service.get(lead_id)
-    record = enqueue(tasks.delete_lead, company_id=lead.company_id, lead_id=str(lead.id),
-                     initiated_by=_initiated_by())
+    record = service.queue_delete(lead_id=lead_id, actor=current_principal())
     return accepted_body(record, message="Lead deletion queued")

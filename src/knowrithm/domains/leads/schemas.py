@@ -1,13 +1,19 @@
-"""Lead request bodies and the Lead object of CONTRACT §1.12."""
+"""Lead request bodies and the Lead object the clients read."""
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
+
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from knowrithm.infra.db import iso, sid
+from knowrithm.infra.parsing import UuidText
+from knowrithm.infra.responses import Open, Pagination
 
 STATUSES = ("new", "contacted", "qualified", "converted", "lost")
+LeadStatus = Literal["new", "contacted", "qualified", "converted", "lost"]
 
 
 class _Lenient(BaseModel):
@@ -26,7 +32,7 @@ class _Lenient(BaseModel):
 
 
 class LeadRegisterIn(_Lenient):
-    agent_id: str = Field(min_length=1)
+    agent_id: UuidText = Field(min_length=1)
     first_name: str = Field(min_length=1, max_length=100)
     last_name: str = Field(min_length=1, max_length=100)
     email: EmailStr = Field(max_length=255)
@@ -37,6 +43,51 @@ class LeadRegisterIn(_Lenient):
     consent_marketing: bool = False
 
 
+class LeadRefreshIn(_Lenient):
+    refresh_token: str | None = Field(None, max_length=4096)
+
+
+class LeadOut(Open):
+    """`lead_out`: a lead as every route returns it."""
+
+    id: uuid.UUID
+    company_id: uuid.UUID
+    company: str | None
+    agent_id: uuid.UUID | None
+    first_name: str | None
+    last_name: str | None
+    full_name: str
+    email: EmailStr
+    phone: str | None
+    source: str | None
+    notes: str | None
+    status: LeadStatus
+    consent_data_processing: bool
+    consent_marketing: bool
+    is_active: bool
+    tags: list[Any]
+    metadata: dict[str, Any]
+    last_activity: datetime | None
+    created_at: datetime | None
+    updated_at: datetime | None
+    deleted_at: datetime | None
+
+
+class LeadSessionOut(BaseModel):
+    """Tokens of one visitor session (`session_id`), with the lead they belong to."""
+
+    model_config = ConfigDict(extra="allow")
+    success: bool
+    message: str
+    lead: LeadOut
+    access_token: str
+    refresh_token: str
+    token_type: str = Field(pattern="^Bearer$")
+    expires_in: int = Field(ge=1)
+    expires_at: int
+    session_id: uuid.UUID
+
+
 class LeadCreateIn(_Lenient):
     first_name: str = Field(min_length=1, max_length=100)
     last_name: str = Field(min_length=1, max_length=100)
@@ -44,14 +95,14 @@ class LeadCreateIn(_Lenient):
     phone: str | None = Field(None, max_length=50)
     source: str | None = Field(None, max_length=100)
     notes: str | None = Field(None, max_length=5000)
-    status: str = "new"
-    agent_id: str | None = None
+    status: str = Field("new", json_schema_extra={"enum": list(STATUSES)})
+    agent_id: UuidText | None = None
     consent_data_processing: bool = True
     consent_marketing: bool = False
     company: str | None = Field(None, max_length=200)
     tags: list[str] | None = None
     metadata: dict | None = None
-    company_id: str | None = None
+    company_id: UuidText | None = None
 
     @field_validator("status")
     @classmethod
@@ -68,8 +119,8 @@ class LeadUpdateIn(_Lenient):
     phone: str | None = Field(None, max_length=50)
     source: str | None = Field(None, max_length=100)
     notes: str | None = Field(None, max_length=5000)
-    status: str | None = None
-    agent_id: str | None = None
+    status: str | None = Field(None, json_schema_extra={"enum": list(STATUSES)})
+    agent_id: UuidText | None = None
     consent_data_processing: bool | None = None
     consent_marketing: bool | None = None
     is_active: bool | None = None
@@ -89,12 +140,12 @@ class LeadListQuery(BaseModel):
     model_config = ConfigDict(extra="allow")
     page: int = Field(1, ge=1)
     per_page: int = Field(20, ge=1, le=100)
-    status: str | None = None
+    status: str | None = Field(None, json_schema_extra={"enum": list(STATUSES)})
     search: str | None = Field(None, max_length=200)
-    agent_id: str | None = None
+    agent_id: UuidText | None = None
     created_before: datetime | None = None
     created_after: datetime | None = None
-    company_id: str | None = None
+    company_id: UuidText | None = None
 
     @field_validator("status")
     @classmethod
@@ -117,3 +168,36 @@ def lead_out(lead, company_name: str | None = None) -> dict:
         "last_activity": iso(lead.last_activity), "created_at": iso(lead.created_at),
         "updated_at": iso(lead.updated_at), "deleted_at": iso(lead.deleted_at),
     }
+
+
+class LeadSavedOut(Open):
+    """A lead created or updated synchronously (`/sdk/lead`), with the caller's user id."""
+
+    success: bool
+    message: str
+    lead: LeadOut
+    initiated_by: uuid.UUID | None
+
+
+class LeadDeletedOut(Open):
+    success: bool
+    message: str
+    lead_id: uuid.UUID
+    initiated_by: uuid.UUID | None
+
+
+class LeadPage(BaseModel):
+    leads: list[LeadOut]
+    pagination: Pagination
+
+
+class LeadListOut(Open):
+    success: bool
+    data: LeadPage
+    leads: list[LeadOut]
+    pagination: Pagination
+
+
+class LeadGetOut(Open):
+    success: bool
+    lead: LeadOut

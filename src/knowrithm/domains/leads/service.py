@@ -8,15 +8,20 @@ from flask import current_app
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from knowrithm.domains.admin import audit
 from knowrithm.domains.agents.models import Agent
+from knowrithm.domains.audit import service as audit
 from knowrithm.domains.auth import tokens
 from knowrithm.domains.companies.models import Company
-from knowrithm.infra.db import db, utcnow
+from knowrithm.domains.widget import embed
 from knowrithm.infra import ratelimit
-from knowrithm.infra.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
+from knowrithm.infra.auth import Principal
+from knowrithm.infra.db import db, sid, utcnow
+from knowrithm.infra.errors import Conflict, Forbidden, Unauthorized, ValidationFailed
+from knowrithm.infra.parsing import parse_uuid
+from knowrithm.infra.tasks import TaskRecord, enqueue
 from knowrithm.infra.tenancy import company_scope, get_or_404
 
+from . import tasks
 from .models import Lead
 
 # Forward moves may skip steps; `converted` is final; a `lost` lead can be reopened.
@@ -34,29 +39,17 @@ _PLAIN_FIELDS = ("first_name", "last_name", "phone", "source", "notes", "consent
                  "consent_marketing", "is_active")
 
 
-def _uuid(value, field: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except (TypeError, ValueError):
-        raise ValidationFailed(f"Invalid {field}", details={field: ["must be a UUID"]})
-
-
 # --- public registration ---------------------------------------------------------------
 
-def public_agent(agent_id) -> Agent:
-    """The agent named by a public caller (no company scope yet); 404 when absent or deleted."""
-    key = _uuid(agent_id, "agent_id")
-    agent = db.session.execute(select(Agent).where(Agent.id == key).execution_options(all_companies=True)
-                               ).scalar_one_or_none()
-    if agent is None:
-        raise NotFound("Agent not found", code="AGENT_NOT_FOUND")
-    return agent
+def register(*, data: dict, client_ip: str | None, actor: Principal, origin: str | None = None) -> tuple[Lead, dict]:
+    """Create the lead for (company, email), or find it, and open a NEW visitor session.
 
-
-def register(*, data: dict, client_ip: str | None) -> tuple[Lead, dict]:
-    """Create or refresh the lead for (company, email) and issue lead tokens. Idempotent on purpose:
-    the widget silently re-registers with the same payload whenever its token is refused."""
-    agent = public_agent(data["agent_id"])
+    Answers the same way for a known email (the widget silently re-registers whenever its
+    token is refused), but the tokens belong to a fresh session that reaches none of an earlier
+    session's conversations. The caller is unauthenticated, so it never overwrites what is
+    stored: it may only fill fields that are empty, and that change is audited."""
+    agent = embed.public_agent(data["agent_id"])
+    embed.check_origin(agent, origin)
     company = db.session.get(Company, agent.company_id)
     if company is None or not company.is_active or company.deleted_at is not None:
         raise ValidationFailed("This company is not accepting conversations", code="COMPANY_INACTIVE")
@@ -71,20 +64,26 @@ def register(*, data: dict, client_ip: str | None) -> tuple[Lead, dict]:
         created = lead is None
         if created:
             lead = Lead(company_id=agent.company_id, email=email, agent_id=agent.id, status="new")
+            for field in _REGISTER_FIELDS:
+                if data.get(field) is not None:
+                    setattr(lead, field, data[field])
+            lead.source = data.get("source") or "website_chatbot"
             db.session.add(lead)
-        elif lead.deleted_at is not None:  # a removed lead who comes back is a new registration
-            lead.restore()
-            lead.is_active = True
-        elif not lead.is_active:
-            raise Forbidden("This visitor cannot start a conversation", code="LEAD_BLOCKED")
-        for field in ("first_name", "last_name", "phone", "notes", "consent_data_processing", "consent_marketing"):
-            if data.get(field) is not None:
-                setattr(lead, field, data[field])
-        lead.source = data.get("source") or lead.source or "website_chatbot"
+        else:
+            if lead.deleted_at is not None:  # a removed lead who comes back is a new registration
+                lead.restore()
+                lead.is_active = True
+            elif not lead.is_active:
+                raise Forbidden("This visitor cannot start a conversation", code="LEAD_BLOCKED")
+            filled = _fill_empty(lead, data)
+            if filled:
+                audit.record("lead.fields_filled", actor=actor, company_id=agent.company_id, entity_type="lead",
+                             entity_id=lead.id, description="Empty lead fields filled by a widget registration",
+                             details={"fields": filled, "agent_id": str(agent.id)})
         lead.agent_id = lead.agent_id or agent.id
         lead.last_activity = utcnow()
         if created:
-            audit.record("lead.registered", company_id=agent.company_id, entity_type="lead",
+            audit.record("lead.registered", actor=actor, company_id=agent.company_id, entity_type="lead",
                          details={"agent_id": str(agent.id)})
         try:
             db.session.commit()
@@ -93,16 +92,53 @@ def register(*, data: dict, client_ip: str | None) -> tuple[Lead, dict]:
             lead = _find_by_email(email, include_deleted=False)
             if lead is None:
                 raise
-    return lead, lead_tokens(lead)
+    return lead, lead_tokens(lead, session_id=uuid.uuid4())
 
 
-def lead_tokens(lead: Lead) -> dict:
+# Fields a registration may set. Consents are set only on creation: an anonymous caller must
+# not change what a known visitor agreed to.
+_REGISTER_FIELDS = ("first_name", "last_name", "phone", "notes", "consent_data_processing", "consent_marketing")
+_FILLABLE_FIELDS = ("first_name", "last_name", "phone", "notes", "source")
+
+
+def _fill_empty(lead: Lead, data: dict) -> list[str]:
+    filled = []
+    for field in _FILLABLE_FIELDS:
+        value = data.get(field)
+        if value not in (None, "") and getattr(lead, field) in (None, ""):
+            setattr(lead, field, value)
+            filled.append(field)
+    return filled
+
+
+def lead_tokens(lead: Lead, *, session_id: uuid.UUID | str) -> dict:
+    """Access + refresh token of one visitor session (`sid`); see conversations.access."""
     ttl = current_app.config["SETTINGS"].JWT_ACCESS_TTL_SECONDS
-    claims = {"company_id": str(lead.company_id), "role": "lead"}
+    claims = {"company_id": str(lead.company_id), "role": "lead", "sid": str(session_id)}
     access, payload = tokens.issue(str(lead.id), kind="lead", ttl=ttl, claims=claims)
     refresh, _ = tokens.issue(str(lead.id), kind="lead_refresh", ttl=LEAD_REFRESH_TTL, claims=claims)
     return {"access_token": access, "refresh_token": refresh, "token_type": "Bearer", "expires_in": ttl,
-            "expires_at": payload["exp"]}
+            "expires_at": payload["exp"], "session_id": str(session_id)}
+
+
+def refresh(token: str, *, origin: str | None = None) -> tuple[Lead, dict]:
+    """A new token pair for the same visitor session; the refresh token works once."""
+    payload = tokens.decode(token, expected="lead_refresh")
+    if not payload.get("sid"):
+        raise Unauthorized("This visitor session cannot be resumed; register again", code="TOKEN_INVALID")
+    with company_scope(payload.get("company_id")):
+        lead = active_lead(_uuid_or_401(payload["sub"]))
+        if lead.agent_id:
+            embed.check_origin(db.session.get(Agent, lead.agent_id), origin)
+    tokens.revoke(payload)
+    return lead, lead_tokens(lead, session_id=payload["sid"])
+
+
+def _uuid_or_401(value) -> uuid.UUID:
+    key = parse_uuid(value)
+    if key is None:
+        raise Unauthorized("Invalid token", code="TOKEN_INVALID")
+    return key
 
 
 def active_lead(lead_id) -> Lead:
@@ -130,17 +166,17 @@ def validate_create(*, company_id: uuid.UUID, data: dict) -> None:
             get_or_404(Agent, data["agent_id"], what="Agent")
 
 
-def create(*, company_id: uuid.UUID | str, data: dict) -> Lead:
-    company_id = _uuid(company_id, "company_id")
+def create(*, company_id: uuid.UUID | str, data: dict, actor: Principal | None) -> Lead:
+    company_id = parse_uuid(company_id, "company_id")
     validate_create(company_id=company_id, data=data)
     lead = Lead(company_id=company_id, email=data["email"].lower(), status=data.get("status") or "new",
-                agent_id=_uuid(data["agent_id"], "agent_id") if data.get("agent_id") else None)
+                agent_id=parse_uuid(data["agent_id"], "agent_id") if data.get("agent_id") else None)
     for field in _PLAIN_FIELDS:
         if data.get(field) is not None:
             setattr(lead, field, data[field])
     lead.extra_metadata = _metadata({}, data)
     db.session.add(lead)
-    audit.record("lead.created", company_id=company_id, entity_type="lead")
+    audit.record("lead.created", actor=actor, company_id=company_id, entity_type="lead")
     try:
         db.session.commit()
     except IntegrityError:
@@ -149,7 +185,7 @@ def create(*, company_id: uuid.UUID | str, data: dict) -> Lead:
     return lead
 
 
-def update(*, lead_id, data: dict) -> Lead:
+def update(*, lead_id, data: dict, actor: Principal | None) -> Lead:
     lead = get_or_404(Lead, lead_id, what="Lead")
     validate_update(lead, data)
     if data.get("email") and data["email"].lower() != lead.email:
@@ -160,7 +196,7 @@ def update(*, lead_id, data: dict) -> Lead:
         if data.get(field) is not None:
             setattr(lead, field, data[field])
     lead.extra_metadata = _metadata(lead.extra_metadata or {}, data)
-    audit.record("lead.updated", company_id=lead.company_id, entity_type="lead", entity_id=lead.id,
+    audit.record("lead.updated", actor=actor, company_id=lead.company_id, entity_type="lead", entity_id=lead.id,
                  details={"fields": sorted(k for k, v in data.items() if v is not None)})
     db.session.commit()
     return lead
@@ -181,17 +217,38 @@ def validate_update(lead: Lead, data: dict) -> None:
         get_or_404(Agent, data["agent_id"], what="Agent")
 
 
-def delete(*, lead_id) -> Lead:
+def delete(*, lead_id, actor: Principal | None) -> Lead:
     lead = get_or_404(Lead, lead_id, what="Lead")
     lead.soft_delete()
     lead.is_active = False
-    audit.record("lead.deleted", company_id=lead.company_id, entity_type="lead", entity_id=lead.id)
+    audit.record("lead.deleted", actor=actor, company_id=lead.company_id, entity_type="lead", entity_id=lead.id)
     db.session.commit()
     return lead
 
 
 def get(lead_id) -> Lead:
     return get_or_404(Lead, lead_id, what="Lead")
+
+
+# --- the CLI's queued flavours: checked at once, written by the task ---------------------------
+
+def queue_create(*, company_id, data: dict, actor: Principal) -> TaskRecord:
+    validate_create(company_id=company_id, data=data)
+    return enqueue(tasks.create_lead, company_id=company_id, data=data, initiated_by=sid(actor.user_id),
+                   actor=audit.actor_ref(actor))
+
+
+def queue_update(*, lead_id, data: dict, actor: Principal) -> TaskRecord:
+    lead = get(lead_id)
+    validate_update(lead, data)
+    return enqueue(tasks.update_lead, company_id=lead.company_id, lead_id=str(lead.id), data=data,
+                   initiated_by=sid(actor.user_id), actor=audit.actor_ref(actor))
+
+
+def queue_delete(*, lead_id, actor: Principal) -> TaskRecord:
+    lead = get(lead_id)
+    return enqueue(tasks.delete_lead, company_id=lead.company_id, lead_id=str(lead.id),
+                   initiated_by=sid(actor.user_id), actor=audit.actor_ref(actor))
 
 
 def list_leads(*, page: int, per_page: int, status: str | None = None, search: str | None = None,
@@ -201,7 +258,7 @@ def list_leads(*, page: int, per_page: int, status: str | None = None, search: s
     if status:
         stmt = stmt.where(Lead.status == status)
     if agent_id:
-        stmt = stmt.where(Lead.agent_id == _uuid(agent_id, "agent_id"))
+        stmt = stmt.where(Lead.agent_id == parse_uuid(agent_id, "agent_id"))
     if search:
         like = f"%{search.strip()}%"
         stmt = stmt.where(or_(Lead.email.ilike(like), Lead.first_name.ilike(like), Lead.last_name.ilike(like),
@@ -226,8 +283,3 @@ def _metadata(current: dict, data: dict) -> dict:
         meta["company"] = data["company"]
     return meta
 
-
-def pagination(page: int, per_page: int, total: int) -> dict:
-    pages = (total + per_page - 1) // per_page if total else 0
-    return {"page": page, "per_page": per_page, "total": total, "pages": pages,
-            "has_next": page < pages, "has_prev": page > 1}

@@ -1,3 +1,4 @@
+"""The provider/model catalog and the LLM settings an agent answers and embeds with."""
 from __future__ import annotations
 
 import uuid

@@ -10,8 +10,11 @@ import uuid
 
 from sqlalchemy import func, or_, select
 
+from knowrithm.domains.audit import service as audit
+from knowrithm.infra.auth import Principal
 from knowrithm.infra.db import db
 from knowrithm.infra.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from knowrithm.infra.parsing import validation_details
 from knowrithm.infra.tenancy import get_or_404
 
 from .models import LLMSettings, Provider, ProviderModel
@@ -217,6 +220,27 @@ def create_model(provider: Provider, *, company_id, model_id=None, **fields) -> 
     return row
 
 
+# --- reads the routes answer with ----------------------------------------------------------
+
+def providers_with_models(*, type: str | None, status: str | None,
+                          include_models: bool) -> list[tuple[Provider, list[ProviderModel] | None]]:
+    return [(p, live_models(p) if include_models else None) for p in list_providers(type=type, status=status)]
+
+
+def provider_with_models(provider_id, *, include_models: bool) -> tuple[Provider, list[ProviderModel] | None]:
+    provider = get_provider(provider_id)
+    return provider, live_models(provider) if include_models else None
+
+
+def models_of(provider_id, *, model_type: str | None, status: str | None) -> tuple[Provider, list[ProviderModel]]:
+    provider = get_provider(provider_id)
+    return provider, live_models(provider, model_type=model_type, status=status)
+
+
+def find_model(provider_id, model_id) -> ProviderModel:
+    return get_model(get_provider(provider_id), model_id)
+
+
 def get_model(provider: Provider, model_id) -> ProviderModel:
     row = get_or_404(ProviderModel, model_id, what="Model")
     if row.provider_id != provider.id:
@@ -311,7 +335,6 @@ def _clean(schema, raw, what: str) -> dict:
     """An import item through the same schema as the single-item routes (declared fields only)."""
     from pydantic import ValidationError
 
-    from knowrithm.infra.parsing import validation_details
 
     if not isinstance(raw, dict):
         raise ValidationFailed(f"{what} must be an object")
@@ -348,3 +371,64 @@ def _own_model(provider: Provider, name) -> ProviderModel | None:
     stmt = select(ProviderModel).where(ProviderModel.provider_id == provider.id,
                                        func.lower(ProviderModel.name) == str(name).strip().lower())
     return db.session.execute(stmt).scalars().first()
+
+
+# --- the synchronous API writes: change, audit, commit (docs/architecture.md) -------------------
+
+def create_provider_once(*, provider_id, owner_id, fields: dict, actor: Principal | None) -> Provider:
+    """The queued creation, idempotent on the pre-generated id: create, audit, commit."""
+    row = db.session.get(Provider, provider_id)
+    if row is None:
+        row = create_provider(company_id=owner_id, provider_id=provider_id, **fields)
+        audit.record("provider.created", actor=actor, company_id=owner_id, entity_type="provider", entity_id=row.id)
+        db.session.commit()
+    return row
+
+
+def create_model_once(*, provider_id, model_id, owner_id, fields: dict, actor: Principal | None) -> ProviderModel:
+    row = db.session.get(ProviderModel, model_id)
+    if row is None:
+        row = create_model(get_provider(provider_id), company_id=owner_id, model_id=model_id, **fields)
+        audit.record("provider.model_created", actor=actor, company_id=owner_id, entity_type="provider_model",
+                     entity_id=row.id)
+        db.session.commit()
+    return row
+
+
+def import_catalog(payload, *, owner_id, actor: Principal | None) -> dict:
+    result = bulk_import(payload, company_id=owner_id)
+    audit.record("provider.bulk_import", actor=actor, company_id=owner_id, entity_type="provider",
+                 details={k: v for k, v in result.items() if k not in ("providers", "errors")})
+    db.session.commit()
+    return result
+
+
+def save_provider(provider_id, *, actor: Principal, fields: dict) -> Provider:
+    row = update_provider(get_provider(provider_id), is_super_admin=actor.is_super_admin, **fields)
+    audit.record("provider.updated", actor=actor, entity_type="provider", entity_id=row.id)
+    db.session.commit()
+    return row
+
+
+def remove_provider(provider_id, *, actor: Principal) -> tuple[Provider, int]:
+    row = get_provider(provider_id)
+    disabled = delete_provider(row, is_super_admin=actor.is_super_admin)
+    audit.record("provider.deleted", actor=actor, entity_type="provider", entity_id=row.id)
+    db.session.commit()
+    return row, disabled
+
+
+def save_model(provider_id, model_id, *, actor: Principal, fields: dict) -> ProviderModel:
+    provider = get_provider(provider_id)
+    row = update_model(provider, get_model(provider, model_id), is_super_admin=actor.is_super_admin, **fields)
+    audit.record("provider.model_updated", actor=actor, entity_type="provider_model", entity_id=row.id)
+    db.session.commit()
+    return row
+
+
+def remove_model(provider_id, model_id, *, actor: Principal) -> ProviderModel:
+    row = get_model(get_provider(provider_id), model_id)
+    delete_model(row, is_super_admin=actor.is_super_admin)
+    audit.record("provider.model_deleted", actor=actor, entity_type="provider_model", entity_id=row.id)
+    db.session.commit()
+    return row

@@ -6,25 +6,15 @@ platform catalog plus its own custom rows, never another company's.
 """
 from __future__ import annotations
 
-import uuid
-
 from sqlalchemy import func, or_, select
 
 from knowrithm.infra.db import db
 from knowrithm.infra.errors import ValidationFailed
+from knowrithm.infra.parsing import parse_uuid
 
 from .models import Provider, ProviderModel
 
 KINDS = {"llm": "chat", "embedding": "embedding"}
-
-
-def _as_uuid(value) -> uuid.UUID | None:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except (ValueError, TypeError):
-        return None
 
 
 def providers_of_type(model_type: str) -> list[Provider]:
@@ -42,7 +32,7 @@ def models_of(provider: Provider, model_type: str | None = None) -> list[Provide
 
 
 def find_provider(ref) -> Provider | None:
-    key = _as_uuid(ref)
+    key = parse_uuid(ref)
     if key is not None:
         return db.session.execute(select(Provider).where(Provider.id == key)).scalar_one_or_none()
     name = str(ref).strip().lower()
@@ -53,7 +43,7 @@ def find_provider(ref) -> Provider | None:
 
 
 def find_model(provider: Provider | None, ref) -> ProviderModel | None:
-    key = _as_uuid(ref)
+    key = parse_uuid(ref)
     stmt = select(ProviderModel)
     if key is not None:
         stmt = stmt.where(ProviderModel.id == key)
@@ -91,7 +81,7 @@ def resolve_provider_model(*, provider=None, model=None, model_type: str = "llm"
     if model in (None, ""):
         raise ValidationFailed(f"A {kind} model is required", details={f"{field}_model": ["required"]})
     model_row = find_model(prov_row, model)
-    if model_row is None and prov_row is None and _as_uuid(model) is None:
+    if model_row is None and prov_row is None and parse_uuid(model) is None:
         raise ValidationFailed(f"Name the {kind} provider of model '{model}'",
                                details={f"{field}_provider": ["required when the model is given by name"]})
     if model_row is None or model_row.status != "active":

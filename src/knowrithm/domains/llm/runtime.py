@@ -7,6 +7,7 @@ from flask import current_app
 
 from knowrithm.infra.crypto import decrypt
 from knowrithm.infra.db import db
+from knowrithm.infra.parsing import parse_uuid
 from knowrithm.integrations.embeddings.base import EmbeddingAdapter, EmbeddingConfig, get_embedder
 from knowrithm.integrations.llm.base import LLMAdapter, LLMConfig, LLMError, get_adapter
 
@@ -66,7 +67,7 @@ def chat_adapters(settings: LLMSettings, overrides: dict | None = None, *,
         config.model = overrides["llm_model"]
     out = [(settings.llm_model.name, get_adapter(llm_adapter_name(settings.llm_provider), config))]
     for entry in settings.fallback_models or []:
-        provider_id, model_id = _as_uuid(entry.get("provider_id")), _as_uuid(entry.get("model_id"))
+        provider_id, model_id = parse_uuid(entry.get("provider_id")), parse_uuid(entry.get("model_id"))
         provider = db.session.get(Provider, provider_id) if provider_id else None
         model = db.session.get(ProviderModel, model_id) if model_id else None
         if provider is None or model is None or model.deleted_at is not None:
@@ -99,10 +100,3 @@ def runtime_for_settings(settings: LLMSettings) -> tuple[list[tuple[str, LLMAdap
     return chat_adapters(settings), embedder_for(settings)
 
 
-def _as_uuid(value):
-    import uuid
-
-    try:
-        return uuid.UUID(str(value))
-    except (ValueError, TypeError):
-        return None

@@ -1,14 +1,20 @@
-"""Request bodies and the response shapes of settings, providers and models (CONTRACT §1.12)."""
+"""Request bodies and the response shapes of settings, providers and models."""
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from knowrithm.domains.agents.models import Agent
 from knowrithm.infra.crypto import decrypt, mask
-from knowrithm.infra.db import iso, sid
+from knowrithm.infra.db import db, iso, sid
+from knowrithm.infra.parsing import UuidText
+from knowrithm.infra.responses import MessageOut, Open
 
 from .models import LLMSettings, Provider, ProviderModel
+from .runtime import embedding_model_key
 
 
 # --- requests ---------------------------------------------------------------------------
@@ -17,14 +23,14 @@ class SettingsIn(BaseModel):
     """I1/I2/I3 bodies: ids or names for the models, everything else optional."""
 
     model_config = ConfigDict(extra="allow")
-    agent_id: str | None = None
-    company_id: str | None = None
-    llm_provider_id: str | None = None
-    llm_model_id: str | None = None
+    agent_id: UuidText | None = None
+    company_id: UuidText | None = None
+    llm_provider_id: UuidText | None = None
+    llm_model_id: UuidText | None = None
     llm_provider: str | None = None
     llm_model: str | None = None
-    embedding_provider_id: str | None = None
-    embedding_model_id: str | None = None
+    embedding_provider_id: UuidText | None = None
+    embedding_model_id: UuidText | None = None
     embedding_provider: str | None = None
     embedding_model: str | None = None
     llm_api_key: str | None = None
@@ -64,10 +70,10 @@ class TestOverridesIn(BaseModel):
 
 
 class ProviderIn(_Fields):
-    """P1/P2: SDK fields (`name`, `type`, `api_base_url`...) plus the catalog's own names."""
+    """SDK fields (`name`, `type`, `api_base_url`...) plus the catalog's own names."""
 
     model_config = ConfigDict(extra="allow")
-    company_id: str | None = None
+    company_id: UuidText | None = None
     name: str | None = Field(None, min_length=1, max_length=120)
     type: str | None = None
     value: str | None = Field(None, min_length=1, max_length=80)
@@ -176,8 +182,6 @@ def _key_fields(prefix: str, encrypted: str | None) -> dict:
 
 
 def settings_out(s: LLMSettings) -> dict:
-    from .runtime import embedding_model_key
-
     agent = _agent_ref(s)
     fallbacks = [{k: v for k, v in f.items() if k != "api_key_encrypted"} | {"api_key_set": "api_key_encrypted" in f}
                  for f in (s.fallback_models or [])]
@@ -212,8 +216,176 @@ def settings_out(s: LLMSettings) -> dict:
 def _agent_ref(s: LLMSettings) -> dict | None:
     if not s.agent_id:
         return None
-    from knowrithm.domains.agents.models import Agent
-    from knowrithm.infra.db import db
 
     agent = db.session.get(Agent, s.agent_id)
     return {"id": sid(agent.id), "name": agent.name} if agent is not None else {"id": sid(s.agent_id)}
+
+
+class PricingOut(BaseModel):
+    input: float | None
+    output: float | None
+    currency: str | None
+    unit: Literal["per_1m_tokens"]
+
+
+class ModelOut(Open):
+    """`model_out`: prices are per million tokens; `is_custom` for a company's own models."""
+
+    id: uuid.UUID
+    provider_id: uuid.UUID
+    company_id: uuid.UUID | None
+    is_custom: bool
+    name: str
+    display_name: str
+    provider_model_id: str | None
+    model_type: Literal["llm", "embedding"]
+    type: Literal["llm", "embedding"]
+    context: int | None
+    context_window: int | None
+    dimension: int | None
+    embedding_dimension: int | None
+    pricing: PricingOut
+    input_price: float | None
+    output_price: float | None
+    currency: str | None
+    description: str | None
+    status: str
+    is_deprecated: bool | None
+    is_recommended: bool | None
+    supports_streaming: bool | None
+    supports_function_calling: bool | None
+    supports_vision: bool | None
+    tags: list[Any]
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+class ProviderOut(Open):
+    """`provider_out`: `models` only when asked for (`include_models`) or in the settings forms."""
+
+    id: uuid.UUID
+    company_id: uuid.UUID | None
+    is_custom: bool
+    value: str
+    name: str
+    label: str
+    provider_type: Literal["llm", "embedding", "both"]
+    type: Literal["llm", "embedding", "both"]
+    adapter: str | None
+    description: str | None
+    default_base_url: str | None
+    api_base_url: str | None
+    documentation_url: str | None
+    logo_url: str | None
+    is_featured: bool | None
+    pricing_tier: str | None
+    pricing: dict[str, Any]
+    requires_api_key: bool | None
+    requires_base_url: bool | None
+    status: str
+    tags: list[Any]
+    created_at: datetime | None
+    updated_at: datetime | None
+    models: list[ModelOut] | None = None
+
+
+class SettingsAgentRef(BaseModel):
+    id: uuid.UUID
+    name: str | None = None
+
+
+class SettingsOut(Open):
+    """`settings_out`: API keys never leave the server, only whether one is set and its last characters."""
+
+    id: uuid.UUID
+    agent_id: uuid.UUID | None
+    company_id: uuid.UUID | None
+    llm_provider: str
+    llm_provider_id: uuid.UUID
+    llm_provider_label: str
+    llm_model_id: uuid.UUID
+    llm_model_name: str
+    llm_model: str
+    llm_temperature: float | None
+    llm_max_tokens: int | None
+    llm_api_base_url: str | None
+    llm_api_key_set: bool
+    llm_api_key_preview: str | None
+    llm_additional_params: dict[str, Any]
+    embedding_provider: str
+    embedding_provider_id: uuid.UUID
+    embedding_provider_label: str
+    embedding_model_id: uuid.UUID
+    embedding_model_name: str
+    embedding_model: str
+    embedding_model_key: str
+    embedding_api_base_url: str | None
+    embedding_api_key_set: bool
+    embedding_api_key_preview: str | None
+    embedding_dimension: int | None
+    embedding_additional_params: dict[str, Any]
+    fallback_models: list[dict[str, Any]]
+    widget_script_url: str | None
+    widget_config: dict[str, Any]
+    metadata: dict[str, Any]
+    is_default: bool | None
+    is_active: bool | None
+    last_tested_at: datetime | None
+    agent: SettingsAgentRef | None
+    company: dict[str, uuid.UUID | None]
+    provider: str
+    model: str
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+class SettingsProvidersOut(Open):
+    llm_providers: list[ProviderOut]
+    embedding_providers: list[ProviderOut]
+    metadata: dict[str, Any]
+
+
+class SettingsListOut(Open):
+    settings: list[SettingsOut]
+    total: int = Field(ge=0)
+
+
+class SettingsUpdatedOut(MessageOut):
+    settings: SettingsOut
+    reembed_agent_ids: list[uuid.UUID]
+
+
+class SettingsDeletedOut(MessageOut):
+    settings_id: uuid.UUID
+
+
+class ProviderListOut(Open):
+    providers: list[ProviderOut]
+    total: int = Field(ge=0)
+
+
+class ProviderUpdatedOut(ProviderOut):
+    """The provider's keys at the top level and again under `provider`."""
+
+    message: str
+    provider: ProviderOut
+
+
+class ProviderDeletedOut(MessageOut):
+    provider_id: uuid.UUID
+    models_disabled: int = Field(ge=0)
+
+
+class ModelListOut(Open):
+    models: list[ModelOut]
+    provider: ProviderOut
+    total: int = Field(ge=0)
+
+
+class ModelUpdatedOut(ModelOut):
+    message: str
+    model: ModelOut
+
+
+class ModelDeletedOut(MessageOut):
+    model_id: uuid.UUID

@@ -7,14 +7,19 @@ and only ever decrypted in `runtime.py` when an adapter is built.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Callable
 
 from flask import current_app
 from sqlalchemy import select, text
 
+from knowrithm.domains.agents.models import Agent
+from knowrithm.domains.audit import service as audit
+from knowrithm.domains.documents.models import DocumentChunk
+from knowrithm.infra.auth import Principal
 from knowrithm.infra.crypto import encrypt
 from knowrithm.infra.db import db
-from knowrithm.infra.errors import Conflict, ValidationFailed
+from knowrithm.infra.errors import Conflict, NotFound, ValidationFailed
+from knowrithm.infra.parsing import parse_uuid
 from knowrithm.infra.tenancy import get_or_404
 
 from .catalog import LOCAL_EMBEDDING_MODEL, LOCAL_LLM_MODEL, LOCAL_PROVIDER
@@ -22,6 +27,7 @@ from .models import LLMSettings, Provider, ProviderModel
 from .resolve import find_provider, resolve_provider_model
 from .runtime import embedder_for, embedding_model_key, runtime_for_settings  # noqa: F401  (this service's API)
 from .schemas import settings_out  # noqa: F401  (part of this service's API)
+from .seed import seed
 
 # Plain columns a caller may set directly (keys and model references are handled apart).
 PLAIN_FIELDS = ("llm_api_base_url", "llm_temperature", "llm_max_tokens", "llm_additional_params",
@@ -30,17 +36,15 @@ PLAIN_FIELDS = ("llm_api_base_url", "llm_temperature", "llm_max_tokens", "llm_ad
 NULLABLE_DICTS = ("llm_additional_params", "embedding_additional_params", "widget_config")
 
 
-def _agent_model():
-    from knowrithm.domains.agents.models import Agent
+# Re-indexing an agent's knowledge is the documents domain's job, and documents depends on
+# this domain (for the embedder), so it hands its queueing function over at start-up
+# (`domains.init_domains`) instead of this module importing it (docs/architecture.md).
+_queue_reembed: Callable[[Any], None] | None = None
 
-    return Agent
 
-
-def _uuid(value, field: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except (ValueError, TypeError):
-        raise ValidationFailed(f"Invalid {field}", details={field: ["must be a UUID"]}) from None
+def set_reembed_queue(queue: Callable[[Any], None]) -> None:
+    global _queue_reembed
+    _queue_reembed = queue
 
 
 def _pick(fields: dict, prefix: str, current: tuple[Provider, ProviderModel] | None, model_type: str):
@@ -203,11 +207,11 @@ def create_settings(*, company_id, agent_id=None, is_default: bool | None = None
     Without `agent_id` and without an existing company default, the new row becomes the
     default. With `agent_id`, the agent is pointed at the new settings.
     """
-    company_id = _uuid(company_id, "company_id")
+    company_id = parse_uuid(company_id, "company_id")
     agent = _load_agent(agent_id) if agent_id else None
     llm = _pick(fields, "llm", None, "llm")
     embedding = _pick(fields, "embedding", None, "embedding")
-    row = LLMSettings(id=_uuid(settings_id, "settings_id") if settings_id else uuid.uuid4(),
+    row = LLMSettings(id=parse_uuid(settings_id, "settings_id") if settings_id else uuid.uuid4(),
                       company_id=company_id, agent_id=agent.id if agent else None,
                       llm_temperature=0.5, llm_additional_params={}, embedding_additional_params={},
                       widget_config={}, extra_metadata={}, fallback_models=[], is_active=True, is_default=False)
@@ -277,7 +281,7 @@ def update_settings(row: LLMSettings, **fields: Any) -> tuple[LLMSettings, bool]
 
 def default_settings(company_id) -> LLMSettings:
     """The company default; a fresh company gets one on the offline Knowrithm Local models."""
-    company_id = _uuid(company_id, "company_id")
+    company_id = parse_uuid(company_id, "company_id")
     row = _company_default(company_id)
     if row is not None:
         return row
@@ -302,15 +306,13 @@ def _local_provider() -> Provider:
     stmt = select(Provider).where(Provider.company_id.is_(None), Provider.value == LOCAL_PROVIDER)
     provider = db.session.execute(stmt).scalars().first()
     if provider is None:
-        from .seed import seed  # the catalog was wiped or never seeded: restore it
-
         seed(commit=False)
         provider = db.session.execute(stmt).scalars().first()
     return provider
 
 
 def _load_agent(agent_id):
-    return get_or_404(_agent_model(), agent_id, what="Agent")
+    return get_or_404(Agent, agent_id, what="Agent")
 
 
 def _link_agent(agent, row: LLMSettings) -> None:
@@ -319,13 +321,10 @@ def _link_agent(agent, row: LLMSettings) -> None:
 
 
 def agents_using(row: LLMSettings) -> list:
-    Agent = _agent_model()
     return list(db.session.execute(select(Agent).where(Agent.llm_settings_id == row.id)).scalars())
 
 
 def _has_chunks(agent) -> bool:
-    from knowrithm.domains.documents.models import DocumentChunk
-
     return db.session.execute(select(DocumentChunk.id).where(DocumentChunk.agent_id == agent.id).limit(1)) \
         .first() is not None
 
@@ -336,9 +335,8 @@ def reembed_stale_agents(row: LLMSettings) -> list[str]:
     Agents with indexed chunks get `reembed_status = "pending"` and a re-embed task (sent after
     commit); agents with nothing indexed simply adopt the new model. Returns the queued ids.
     """
-    from knowrithm.domains.documents.tasks import reembed_agent
-    from knowrithm.infra.tasks import enqueue
-
+    if _queue_reembed is None:
+        raise RuntimeError("no re-embedding queue registered (domains.init_domains was not run)")
     key = embedding_model_key(row)
     queued = []
     for agent in agents_using(row):
@@ -348,9 +346,43 @@ def reembed_stale_agents(row: LLMSettings) -> list[str]:
             agent.active_embedding_model = key
             continue
         agent.reembed_status = "pending"
-        enqueue(reembed_agent, company_id=agent.company_id, commit=False, agent_id=str(agent.id))
+        _queue_reembed(agent)
         queued.append(str(agent.id))
     return queued
+
+
+def save_settings(settings_id, fields: dict, *, actor: Principal) -> tuple[LLMSettings, list[str]]:
+    """`PUT /settings/<id>`: the change, re-embedding queued where the model changed, audit, commit."""
+    row = get_or_404(LLMSettings, settings_id, what="Settings")
+    row, embedding_changed = update_settings(row, **fields)
+    flagged = reembed_stale_agents(row) if embedding_changed else []
+    audit.record("settings.updated", actor=actor, entity_type="llm_settings", entity_id=row.id,
+                 details={"fields": sorted(k for k in fields if not k.endswith("api_key")), "reembed_agents": flagged})
+    db.session.commit()
+    return row, flagged
+
+
+def create_settings_once(*, settings_id, company_id, fields: dict, actor: Principal | None) -> LLMSettings:
+    """The queued creation: the row with the pre-generated id (a redelivered task finds it),
+    re-embedding queued where an agent's model changes, audit, commit."""
+    row = db.session.get(LLMSettings, settings_id)
+    if row is not None:
+        return row
+    row = create_settings(company_id=company_id, settings_id=settings_id, **fields)
+    reembed_stale_agents(row)
+    audit.record("settings.created", actor=actor, company_id=row.company_id, entity_type="llm_settings",
+                 entity_id=row.id,
+                 details={"llm_model": row.llm_model.name, "embedding_model": row.embedding_model.name})
+    db.session.commit()
+    return row
+
+
+def remove_settings(settings_id, *, actor: Principal) -> LLMSettings:
+    row = get_or_404(LLMSettings, settings_id, what="Settings")
+    delete_settings(row)
+    audit.record("settings.deleted", actor=actor, entity_type="llm_settings", entity_id=row.id)
+    db.session.commit()
+    return row
 
 
 def delete_settings(row: LLMSettings) -> None:
@@ -376,15 +408,13 @@ def settings_for_agent(agent_id) -> LLMSettings:
     row = db.session.execute(select(LLMSettings).where(LLMSettings.agent_id == agent.id)
                              .order_by(LLMSettings.created_at.desc())).scalars().first()
     if row is None:
-        from knowrithm.infra.errors import NotFound
-
         raise NotFound("This agent has no LLM settings")
     return row
 
 
 def list_company_settings(company_id, *, all_companies: bool = False) -> list[LLMSettings]:
     """`all_companies` lets a super admin read a company other than the one in scope."""
-    stmt = (select(LLMSettings).where(LLMSettings.company_id == _uuid(company_id, "company_id"))
+    stmt = (select(LLMSettings).where(LLMSettings.company_id == parse_uuid(company_id, "company_id"))
             .order_by(LLMSettings.is_default.desc(), LLMSettings.created_at)
             .execution_options(all_companies=all_companies))
     return list(db.session.execute(stmt).scalars())

@@ -8,25 +8,21 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from knowrithm.domains.admin import audit
+from knowrithm.domains.audit import service as audit
 from knowrithm.infra.db import db, utcnow
 from knowrithm.infra.tenancy import get_or_404
 
 from . import connection, providers, service
-from .models import LLMSettings, Provider, ProviderModel
+from .models import LLMSettings
 from .schemas import model_out, provider_out, settings_out
 from .seed import seed
 
 
 @shared_task(name="knowrithm.llm.create_settings")
-def create_settings(settings_id: str, fields: dict, company_id: str | None = None) -> dict:
-    row = db.session.get(LLMSettings, settings_id)
-    if row is None:
-        row = service.create_settings(company_id=company_id, settings_id=settings_id, **fields)
-        service.reembed_stale_agents(row)
-        audit.record("settings.created", company_id=row.company_id, entity_type="llm_settings", entity_id=row.id,
-                     details={"llm_model": row.llm_model.name, "embedding_model": row.embedding_model.name})
-        db.session.commit()
+def create_settings(settings_id: str, fields: dict, company_id: str | None = None,
+                    actor: dict | None = None) -> dict:
+    row = service.create_settings_once(settings_id=settings_id, company_id=company_id, fields=fields,
+                                       actor=audit.actor_from_ref(actor))
     return {"message": "LLM settings created", "settings": settings_out(row), "settings_id": str(row.id)}
 
 
@@ -47,34 +43,24 @@ def seed_catalog(company_id: str | None = None) -> dict:
 
 @shared_task(name="knowrithm.llm.create_provider")
 def create_provider(provider_id: str, fields: dict, owner_id: str | None = None,
-                    company_id: str | None = None) -> dict:
-    row = db.session.get(Provider, provider_id)
-    if row is None:
-        row = providers.create_provider(company_id=owner_id, provider_id=provider_id, **fields)
-        audit.record("provider.created", company_id=owner_id, entity_type="provider", entity_id=row.id)
-        db.session.commit()
+                    company_id: str | None = None, actor: dict | None = None) -> dict:
+    row = providers.create_provider_once(provider_id=provider_id, owner_id=owner_id, fields=fields,
+                                         actor=audit.actor_from_ref(actor))
     return {"message": "Provider created", "provider": provider_out(row), **provider_out(row)}
 
 
 @shared_task(name="knowrithm.llm.create_model")
 def create_model(provider_id: str, model_id: str, fields: dict, owner_id: str | None = None,
-                 company_id: str | None = None) -> dict:
-    row = db.session.get(ProviderModel, model_id)
-    if row is None:
-        provider = providers.get_provider(provider_id)
-        row = providers.create_model(provider, company_id=owner_id, model_id=model_id, **fields)
-        audit.record("provider.model_created", company_id=owner_id, entity_type="provider_model",
-                     entity_id=row.id)
-        db.session.commit()
+                 company_id: str | None = None, actor: dict | None = None) -> dict:
+    row = providers.create_model_once(provider_id=provider_id, model_id=model_id, owner_id=owner_id, fields=fields,
+                                      actor=audit.actor_from_ref(actor))
     return {"message": "Model created", "model": model_out(row), **model_out(row)}
 
 
 @shared_task(name="knowrithm.llm.bulk_import")
-def bulk_import(payload, owner_id: str | None = None, company_id: str | None = None) -> dict:
-    result = providers.bulk_import(payload, company_id=owner_id)
-    audit.record("provider.bulk_import", company_id=owner_id, entity_type="provider",
-                 details={k: v for k, v in result.items() if k not in ("providers", "errors")})
-    db.session.commit()
+def bulk_import(payload, owner_id: str | None = None, company_id: str | None = None,
+                actor: dict | None = None) -> dict:
+    result = providers.import_catalog(payload, owner_id=owner_id, actor=audit.actor_from_ref(actor))
     failed = len(result["errors"])
     message = f"Imported {len(result['providers'])} provider(s)" + (f", {failed} failed" if failed else "")
     return {"message": message, **result}

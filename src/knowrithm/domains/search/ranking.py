@@ -3,7 +3,7 @@
 Fusion is either reciprocal-rank fusion (k 60) or a convex combination of min-max
 normalised scores over the pooled candidates (the default, see `search.service.FUSION`).
 
-Why it is built this way (measured, see shared/retrieval-notes.md):
+Why it is built this way (measured, see BENCHMARKS.md, "Retrieval quality" and "Search latency"):
 - PostgreSQL's `ts_rank` scores far below BM25 (nDCG@10 0.617 vs 0.697 on SciFact), so
   BM25 is computed here: Lucene idf `ln(1 + (N - df + 0.5) / (df + 0.5))`, k1 0.9, b 0.4,
   document length = lexeme occurrences, N and avgdl per agent (`agent_search_stats`), and

@@ -1,4 +1,4 @@
-"""Document search: the retrieval step of chat and `POST /search/document` (K1).
+"""Document search: the retrieval step of chat and `POST /search/document`.
 
 `search_chunks` runs inside the caller's company scope: the agent is loaded through the
 tenancy filter (another company's agent is a 404), and the ranking SQL is bound to that
@@ -13,7 +13,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from knowrithm.domains.agents.models import Agent
-from knowrithm.domains.documents.embedding import agent_embedder
+from knowrithm.domains.llm.embedding import agent_embedder
 from knowrithm.domains.documents.models import Document, DocumentChunk
 from knowrithm.infra.db import db, iso
 from knowrithm.infra.tenancy import get_or_404
@@ -24,7 +24,7 @@ from knowrithm.integrations.rerank import RerankError, get_reranker
 from .ranking import Ranked, rank
 
 log = logging.getLogger(__name__)
-MAX_LIMIT = 50        # per API call (CONTRACT K1)
+MAX_LIMIT = 50        # results per API call
 MAX_CANDIDATES = 200  # per internal call (chat context building, evaluation at depth 100)
 # How keyword and vector candidates are fused, chosen by nDCG@10 on SciFact train queries
 # (BENCHMARKS.md): a convex combination of min-max normalised scores beat reciprocal-rank
@@ -113,13 +113,12 @@ def _rerank(reranker, query: str, results: list[dict]) -> list[dict]:
     return sorted(results, key=lambda r: -r["metadata"]["rerank_score"])
 
 
-def search_documents(*, agent_id, query: str, limit: int = 10, document_ids=None, include_content: bool = True) -> dict:
+def search_documents(*, agent_id, query: str, limit: int = 10, document_ids=None,
+                     include_content: bool = True) -> tuple[list[dict], float]:
+    """The ranked results and the seconds the search took."""
     started = time.perf_counter()
     results = search_chunks(agent_id=agent_id, query=query, limit=min(limit, MAX_LIMIT), document_ids=document_ids)
     if not include_content:
         for item in results:
             item.pop("content"), item.pop("text")
-    elapsed = time.perf_counter() - started
-    return {"success": True, "query": query, "agent_id": str(agent_id), "results": results,
-            "total_results": len(results), "search_type": "hybrid", "execution_time": round(elapsed, 4),
-            "execution_time_ms": round(elapsed * 1000, 2)}
+    return results, time.perf_counter() - started

@@ -1,6 +1,6 @@
 """Per-agent partial HNSW indexes for agents too large for an exact vector scan.
 
-Why per agent (shared/retrieval-notes.md): pgvector 0.6 has no iterative index scan, so a
+Why per agent (BENCHMARKS.md, "Search latency at 100,000 chunks"): pgvector 0.6 has no iterative index scan, so a
 global HNSW index under `WHERE agent_id = X` returns only about `ef_search x share` rows,
 often none of the right ones. An exact scan within one agent is always right and cheap up to
 ~20,000 chunks (~13 ms); beyond that a partial index whose predicate names the agent and its

@@ -8,10 +8,7 @@ import time
 from sqlalchemy import text
 
 from knowrithm.infra.db import db
-from knowrithm.infra.redis import get_redis
-
-WORKERS_KEY = "knowrithm:workers"
-WORKER_STALE_SECONDS = 30
+from knowrithm.infra.redis import WORKER_STALE_SECONDS, WORKERS_KEY, get_redis
 
 
 def check_database() -> dict:

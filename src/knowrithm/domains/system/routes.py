@@ -5,26 +5,51 @@ from flask import Response, current_app, jsonify, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 
 from knowrithm.infra.api import ApiBlueprint
-from knowrithm.infra.auth import SUPER_ADMIN
+from knowrithm.infra.auth import SUPER_ADMIN, current_principal
+from knowrithm.infra.errors import ApiError
 from knowrithm.infra.openapi import build_spec
+from knowrithm.infra.responses import TaskAccepted, TaskStatusOut
 
 from . import health, service
+from .schemas import HealthOut, LivenessOut
 
 bp = ApiBlueprint("system", __name__, tag="system")
 
 
-@bp.get("/health", summary="Health of the API and its dependencies")
+@bp.get("/health", response=HealthOut, also=(503,), summary="Health of the API and its dependencies")
 def get_health():
     body, ok = health.report()
     return body, 200 if ok else 503
 
 
-@bp.get("/tasks/<task_id>/status", summary="Status of a queued task (public: task ids are unguessable)")
+@bp.get("/health/live", response=LivenessOut, summary="Liveness: the process answers (no dependency is checked)")
+def get_liveness():
+    # For restart decisions (Kubernetes livenessProbe): an outage of PostgreSQL or Redis must take
+    # nodes out of rotation (readiness, /health), not restart every API process in a loop.
+    return {"status": "alive", "service": "knowrithm"}
+
+
+@bp.get("/tasks/<task_id>/status", response=TaskStatusOut,
+        summary="Status of a queued task (public: task ids are unguessable)")
 def get_task_status(task_id: str):
-    return service.task_status(task_id)
+    return service.task_status(task_id, reveal_error=_staff_of)
 
 
-@bp.post("/system/task-check", auth=SUPER_ADMIN, status=202,
+def _staff_of(company_id) -> bool:
+    """Whether the caller may read a failed task's raw error (staff of the task's company).
+    Anyone else holding the id (a widget visitor who sent a message) gets a plain message."""
+    if company_id is None:  # platform tasks carry no company's data
+        return True
+    try:
+        principal = current_principal(optional=True)
+    except ApiError:
+        return False
+    if principal is None or principal.kind == "lead":
+        return False
+    return principal.is_super_admin or principal.company_id == company_id
+
+
+@bp.post("/system/task-check", auth=SUPER_ADMIN, status=202, response=TaskAccepted,
          summary="Queue a round-trip task through the worker (deployment check)")
 def post_task_check():
     return service.queue_roundtrip()

@@ -1,12 +1,16 @@
+"""The profile update body (users edit their own profile) and the user answers."""
 from __future__ import annotations
+
+from datetime import datetime
 
 from pydantic import Field, field_validator
 
-from knowrithm.domains.auth.schemas import Input
+from knowrithm.domains.auth.schemas import Input, UserOut
+from knowrithm.infra.responses import Open
 
 
 class ProfileIn(Input):
-    """CONTRACT C2: any subset; unknown keys are tolerated and ignored."""
+    """Any subset of the fields; unknown keys are tolerated and ignored."""
 
     first_name: str | None = Field(None, min_length=1, max_length=100)
     last_name: str | None = Field(None, min_length=1, max_length=100)
@@ -26,3 +30,15 @@ class ProfileIn(Input):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError("must be an IANA time zone such as 'UTC' or 'Europe/Paris'") from None
         return value
+
+
+class ProfileOut(Open):
+    user: UserOut
+
+
+class UserRetrievedOut(Open):
+    success: bool
+    message: str
+    user: UserOut
+    data: UserOut
+    timestamp: datetime

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from knowrithm.domains.admin import audit
+from knowrithm.domains.audit import service as audit
 from knowrithm.domains.auth.models import User
 from knowrithm.infra.auth import Principal
 from knowrithm.infra.db import db

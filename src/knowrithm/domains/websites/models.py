@@ -1,3 +1,4 @@
+"""Website sources (what to crawl for an agent) and the pages a crawl found."""
 from __future__ import annotations
 
 import uuid
@@ -7,6 +8,9 @@ from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Tex
 from sqlalchemy.orm import Mapped, mapped_column
 
 from knowrithm.infra.db import Base, SoftDelete, TenantOwned, Timestamps, UUIDPk
+
+# A crawl "crawling" longer than the crawl task's hard time limit died with its worker (seconds).
+STALE_CRAWL = 3700
 
 
 class WebsiteSource(UUIDPk, Timestamps, SoftDelete, TenantOwned, Base):

@@ -1,13 +1,20 @@
+"""Website source and crawl request bodies, and the source/page shapes the clients read."""
 from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from knowrithm.infra.db import iso, sid
+from knowrithm.infra.parsing import UuidText
+from knowrithm.infra.responses import Open, Pagination, TaskAccepted
 
 
 class SourceIn(BaseModel):
     model_config = ConfigDict(extra="allow")
-    agent_id: str
+    agent_id: UuidText
     base_url: str | None = Field(None, description="Site root to crawl (`url` is accepted as an alias)")
     url: str | None = None
     seed_urls: list[str] = []
@@ -41,7 +48,7 @@ class SourceUpdate(BaseModel):
 
 
 class SourceListQuery(BaseModel):
-    agent_id: str | None = None
+    agent_id: UuidText | None = None
     status: str | None = None
     page: int = Field(1, ge=1)
     per_page: int = Field(20, ge=1, le=100)
@@ -83,3 +90,97 @@ def page_out(p) -> dict:
         "document_id": sid(p.document_id), "metadata": p.extra_metadata or {},
         "created_at": iso(p.created_at), "updated_at": iso(p.updated_at),
     }
+
+
+class SourceOut(Open):
+    """`source_out`: `status` mirrors `last_crawl_status`, `url` mirrors `base_url`."""
+
+    id: uuid.UUID
+    company_id: uuid.UUID
+    agent_id: uuid.UUID | None
+    domain: str | None
+    base_url: str
+    url: str
+    seed_urls: list[str]
+    allowed_paths: list[str]
+    disallowed_paths: list[str]
+    crawl_config: dict[str, Any]
+    max_depth: int | None
+    max_pages: int | None
+    crawl_frequency_minutes: int | None
+    last_crawl_started_at: datetime | None
+    last_crawl_completed_at: datetime | None
+    last_crawl_status: str | None
+    status: str | None
+    last_error: str | None
+    notes: str | None
+    is_active: bool
+    created_at: datetime | None
+    updated_at: datetime | None
+    deleted_at: datetime | None
+
+
+class PageOut(Open):
+    id: uuid.UUID
+    website_source_id: uuid.UUID
+    agent_id: uuid.UUID | None
+    canonical_url: str
+    url: str
+    path: str | None
+    title: str | None
+    last_crawled_at: datetime | None
+    last_crawl_status: str | None
+    last_http_status: int | None
+    content_hash: str | None
+    checksum: str | None
+    content_length: int | None
+    language: str | None
+    next_crawl_at: datetime | None
+    change_frequency_minutes: int | None
+    raw_storage_path: str | None
+    document_id: uuid.UUID | None
+    metadata: dict[str, Any]
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+class SourceSavedOut(Open):
+    message: str
+    website_source: SourceOut
+
+
+class SourceGetOut(Open):
+    website_source: SourceOut
+
+
+class SourceListOut(Open):
+    website_sources: list[SourceOut]
+    sources: list[SourceOut]
+    pagination: Pagination
+
+
+class PageListOut(Open):
+    website_source: SourceOut
+    pages: list[PageOut]
+    pagination: Pagination
+
+
+class SourceDeletedOut(Open):
+    status: Literal["deleted", "already_inactive"]
+    website_source_id: uuid.UUID
+    message: str
+
+
+class CrawlAcceptedOut(TaskAccepted):
+    website_source_id: uuid.UUID
+
+
+class CrawlQueuedOut(CrawlAcceptedOut):
+    """The CLI's crawl route reads `status: queued`."""
+
+    status: Literal["queued"]  # type: ignore[assignment]
+
+
+def sources_listing_out(items, meta) -> dict:
+    sources = [source_out(s) for s in items]
+    return {"website_sources": sources, "sources": sources, "pagination": meta}

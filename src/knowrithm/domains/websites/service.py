@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import uuid
+from datetime import timedelta
 from urllib.parse import urlparse
 
 from flask import current_app
@@ -10,15 +11,18 @@ from sqlalchemy import select, update
 
 from knowrithm.domains.agents.models import Agent
 from knowrithm.domains.documents.models import Document, DocumentChunk
+from knowrithm.domains.documents.tasks import process_document
 from knowrithm.infra.db import db, utcnow
 from knowrithm.infra.errors import Conflict, NotFound, ValidationFailed
 from knowrithm.infra.pagination import paginate
+from knowrithm.infra.parsing import parse_uuid
 from knowrithm.infra.tasks import accepted_body, enqueue
 from knowrithm.infra.tenancy import get_or_404
 from knowrithm.integrations.crawler import CrawledPage, CrawlRules, crawl, normalise_url
 from knowrithm.integrations.storage import get_storage
 
-from .models import WebsitePage, WebsiteSource
+from . import tasks
+from .models import STALE_CRAWL, WebsitePage, WebsiteSource
 from .schemas import SourceIn, SourceUpdate
 
 
@@ -96,7 +100,8 @@ def update_source(source_id, data: SourceUpdate) -> WebsiteSource:
 def delete_source(source_id) -> dict:
     """Soft-deletes the source and removes its pages' knowledge from search at once."""
     source = db.session.execute(
-        select(WebsiteSource).where(WebsiteSource.id == _uuid(source_id)).execution_options(include_deleted=True)
+        select(WebsiteSource).where(WebsiteSource.id == parse_uuid(source_id, not_found="Website source not found"))
+        .execution_options(include_deleted=True)
     ).scalar_one_or_none()
     if source is None:
         raise NotFound("Website source not found")
@@ -151,33 +156,20 @@ def record_host_page(*, agent: Agent, url: str, title: str | None) -> tuple[Webs
 
 def crawl_if_stale(source: WebsiteSource, *, min_age_minutes: int = 60) -> str | None:
     """Queues a crawl of a widget-discovered site unless one ran recently (the handshake is public)."""
-    from datetime import timedelta
-
-    from .tasks import crawl_source
-
     recent = source.last_crawl_started_at and source.last_crawl_started_at > utcnow() - timedelta(minutes=min_age_minutes)
     if source.deleted_at is not None or not source.is_active or source.last_crawl_status == "crawling" or recent:
         return None
     source.last_crawl_started_at = utcnow()
-    record = enqueue(crawl_source, company_id=source.company_id, commit=False, source_id=str(source.id))
+    record = enqueue(tasks.crawl_source, company_id=source.company_id, commit=False, source_id=str(source.id))
     return str(record.id)
 
 
 def queue_crawl(source_id, *, company_id, max_pages: int | None = None) -> dict:
-    from .tasks import crawl_source
-
     source = get_source(source_id)
     if not source.is_active:
         raise ValidationFailed("Website source is inactive", code="WEBSITE_SOURCE_INACTIVE")
-    record = enqueue(crawl_source, company_id=company_id, source_id=str(source.id), max_pages=max_pages)
+    record = enqueue(tasks.crawl_source, company_id=company_id, source_id=str(source.id), max_pages=max_pages)
     return accepted_body(record, message="Crawl queued.", estimated_time=30, website_source_id=str(source.id))
-
-
-def _uuid(value) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise NotFound("Website source not found") from None
 
 
 # --- crawling (runs in the worker) ---------------------------------------------------------
@@ -239,8 +231,6 @@ def _record_page(source: WebsiteSource, page: CrawledPage) -> WebsitePage | None
     row.title = page.title or row.title
     row.content_hash, row.content_length = page.content_hash, len(page.content)
     if source.crawl_frequency_minutes:
-        from datetime import timedelta
-
         row.next_crawl_at = utcnow() + timedelta(minutes=source.crawl_frequency_minutes)
     if changed and page.content:
         key = f"{source.company_id}/websites/{source.id}/{row.canonical_url.encode().hex()[:120]}.html"
@@ -269,21 +259,13 @@ def _document_for(source: WebsiteSource, row: WebsitePage) -> uuid.UUID:
 
 
 def _queue_indexing(document_ids: list[str], company_id) -> None:
-    from knowrithm.domains.documents.tasks import process_document
-
     for document_id in document_ids:
         enqueue(process_document, company_id=company_id, commit=False, document_id=document_id)
     db.session.commit()
 
 
-# A crawl that has been "crawling" longer than the task's hard time limit died with its worker.
-STALE_CRAWL = 3700  # seconds, = crawl_source's time_limit
-
-
 def due_sources() -> list[tuple[str, str]]:
     """Active sources whose crawl frequency has elapsed (for the beat schedule)."""
-    from datetime import timedelta
-
     now = utcnow()
     rows = db.session.execute(
         select(WebsiteSource).where(WebsiteSource.is_active.is_(True),

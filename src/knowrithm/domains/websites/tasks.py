@@ -7,10 +7,11 @@ from knowrithm.infra.tasks import enqueue
 from knowrithm.infra.db import db
 
 from . import service
+from .models import STALE_CRAWL
 
 
 @shared_task(bind=True, name="knowrithm.websites.crawl_source", acks_late=True, soft_time_limit=3600,
-             time_limit=service.STALE_CRAWL)
+             time_limit=STALE_CRAWL)
 def crawl_source(self, source_id: str, max_pages: int | None = None, company_id: str | None = None) -> dict:
     """Crawl a source, upsert its pages and queue indexing of the pages whose content changed."""
     return service.run_crawl(source_id, max_pages=max_pages)

@@ -1,4 +1,4 @@
-"""The embeddable widget (CONTRACT §2.8, Appendix C): its bundle, its test page and the handshake."""
+"""The embeddable widget: its bundle, its test page and the handshake."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,19 +6,20 @@ from pathlib import Path
 from flask import Response, request
 
 from knowrithm.infra.api import ApiBlueprint
-from knowrithm.infra.auth import PUBLIC
+from knowrithm.infra.auth import PUBLIC, attribute_request
 
 from . import service
 from knowrithm.domains.websites.schemas import page_out, source_out
 
-from .schemas import HandshakeIn, TestPageIn
+from .schemas import HandshakeIn, HandshakeOut, TestPageIn
 
 bp = ApiBlueprint("widget", __name__, tag="widget")
 
 WIDGET_JS = Path(__file__).resolve().parents[2] / "static" / "widget.js"
 
 
-@bp.get("/widget.js", auth=PUBLIC, summary="The embeddable chat widget (JavaScript)")
+@bp.get("/widget.js", auth=PUBLIC, widget=True, media_type="application/javascript",
+        summary="The embeddable chat widget (JavaScript)")
 def widget_js():
     resp = Response(WIDGET_JS.read_bytes(), mimetype="application/javascript")
     resp.headers["Content-Type"] = "application/javascript; charset=utf-8"
@@ -27,12 +28,14 @@ def widget_js():
     return resp
 
 
-@bp.post("/test", auth=PUBLIC, body=TestPageIn, summary="An HTML page hosting the widget (QA)")
+@bp.post("/test", auth=PUBLIC, widget=True, media_type="text/html", body=TestPageIn,
+         summary="An HTML page hosting the widget (QA)")
 def test_page_post(body: TestPageIn):
     return _test_page(body)
 
 
-@bp.get("/test", auth=PUBLIC, query=TestPageIn, summary="An HTML page hosting the widget for ?agent_id=")
+@bp.get("/test", auth=PUBLIC, widget=True, media_type="text/html", query=TestPageIn,
+        summary="An HTML page hosting the widget for ?agent_id=")
 def test_page_get(query: TestPageIn):
     return _test_page(query)
 
@@ -48,9 +51,11 @@ def _test_page(data: TestPageIn) -> Response:
     return resp
 
 
-@bp.post("/website/handshake", auth=PUBLIC, body=HandshakeIn,
+@bp.post("/website/handshake", auth=PUBLIC, widget=True, body=HandshakeIn, response=HandshakeOut,
          summary="The widget declares the page it is embedded in (recorded as a website source and page)")
 def website_handshake(body: HandshakeIn):
     source, page, crawl_task_id = service.handshake(agent_id=body.agent_id, url=body.url, title=body.title,
-                                                    trigger_crawl=body.trigger_crawl)
+                                                    trigger_crawl=body.trigger_crawl,
+                                                    origin=request.headers.get("Origin"))
+    attribute_request(source.company_id)
     return {"website_source": source_out(source), "website_page": page_out(page), "crawl_task_id": crawl_task_id}

@@ -6,20 +6,22 @@ import json
 
 from sqlalchemy.exc import IntegrityError
 
-from knowrithm.domains.leads.service import public_agent
 from knowrithm.domains.websites import service as websites
 from knowrithm.domains.websites.models import WebsitePage, WebsiteSource
 from knowrithm.infra import ratelimit
 from knowrithm.infra.db import db
 from knowrithm.infra.tenancy import company_scope
 
+from . import embed
+
 HANDSHAKE_RATE = "5/second"
 
 
-def handshake(*, agent_id: str, url: str, title: str | None,
-              trigger_crawl: bool = False) -> tuple[WebsiteSource, WebsitePage, str | None]:
+def handshake(*, agent_id: str, url: str, title: str | None, trigger_crawl: bool = False,
+              origin: str | None = None) -> tuple[WebsiteSource, WebsitePage, str | None]:
     """Record the page hosting the widget (and optionally queue a crawl of its site)."""
-    agent = public_agent(agent_id)
+    agent = embed.public_agent(agent_id)
+    embed.check_origin(agent, origin)
     ratelimit.check("handshake", str(agent.company_id), HANDSHAKE_RATE)
     with company_scope(agent.company_id):
         for attempt in range(2):  # a concurrent first handshake may win the insert; then re-read

@@ -17,7 +17,7 @@ from urllib.parse import urldefrag, urljoin, urlparse, urlunparse
 
 from bs4 import BeautifulSoup
 
-from knowrithm.domains.documents.pipeline.fetch import USER_AGENT, FetchError, Fetched, fetch
+from .fetch import USER_AGENT, FetchError, Fetched, fetch
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 SKIP_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".ico", ".css", ".js", ".zip", ".gz", ".mp4", ".mp3",

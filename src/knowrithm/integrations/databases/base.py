@@ -10,12 +10,26 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
+import sqlalchemy.engine.reflection
 import sqlglot
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 from sqlglot import exp
+
+
+# Functions that read or write server files, sleep, signal other sessions, change settings or reach
+# other servers: refused even inside a SELECT (the read-only transaction would not stop all of them).
+FORBIDDEN_FUNCTIONS = {
+    "pg_sleep", "pg_sleep_for", "pg_sleep_until", "pg_terminate_backend", "pg_cancel_backend", "pg_reload_conf",
+    "pg_rotate_logfile", "pg_stat_file", "set_config", "dblink", "dblink_exec", "dblink_connect", "query_to_xml",
+    "pg_file_write", "pg_logdir_ls", "pg_advisory_lock", "pg_notify", "txid_current", "current_setting",
+    "sleep", "benchmark", "load_file", "get_lock", "sys_exec", "sys_eval",
+    "load_extension", "readfile", "writefile", "edit", "fts3_tokenizer",
+    "xp_cmdshell", "openrowset", "opendatasource", "openquery",
+}
 
 
 class ConnectorError(Exception):
@@ -39,6 +53,20 @@ class TableInfo:
     columns: list[dict] = field(default_factory=list)
     foreign_keys: list[dict] = field(default_factory=list)
     sample_values: dict[str, list] = field(default_factory=dict)
+
+
+def check_public_host(host: str | None, port: int | None, allow_private: bool) -> None:
+    """Refuses hosts that resolve to private, loopback or link-local addresses unless the operator
+    allows private networks (a tenant must not reach the platform's own network)."""
+    if not host or allow_private:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port or 0)
+    except socket.gaierror:
+        raise ConnectorError(f"Database host not found: {host}", code="DATABASE_UNREACHABLE") from None
+    if any(not ipaddress.ip_address(i[4][0]).is_global for i in infos):
+        raise ConnectorError("Database host resolves to a non-public address; an operator can allow private "
+                             "networks with ALLOW_PRIVATE_URLS", code="DATABASE_HOST_FORBIDDEN")
 
 
 _CONNECTORS: dict[str, type["Connector"]] = {}
@@ -72,13 +100,14 @@ def get_connector(database_type: str, url: str, params: dict | None = None, *,
 
 
 def _load() -> None:
-    from . import sql  # noqa: F401  (registers the SQL engines)
+    from . import mongo, sql  # noqa: F401  (registers the engines)
 
 
 class Connector:
     type: str = ""
     aliases: tuple[str, ...] = ()
     sqlglot_dialect: str = ""
+    query_language: str = "sql"  # "mongodb": queries are Extended JSON aggregation pipelines
 
     def __init__(self, url: str, params: dict, *, allow_private: bool = False):
         self.url, self.params, self.allow_private = url, params, allow_private
@@ -86,6 +115,9 @@ class Connector:
     @property
     def host(self) -> str | None:
         return None
+
+    def check_location(self):
+        """Refuses (ConnectorError) a target the operator does not allow; file-based engines check paths."""
 
     def test_connection(self) -> None:
         raise NotImplementedError
@@ -111,9 +143,14 @@ class Connector:
                      exp.Into, exp.Lock)
         if any(tree.find(kind) for kind in forbidden):
             raise QueryRejected("Only read-only SELECT queries are allowed")
+        for func in tree.find_all(exp.Func):
+            name = (func.name if isinstance(func, exp.Anonymous) else func.sql_name()).lower()
+            if name in FORBIDDEN_FUNCTIONS or name.startswith(("pg_read", "pg_ls", "lo_")):
+                raise QueryRejected(f"The function {name}() is not allowed")
         if isinstance(tree, exp.Select) and not tree.args.get("limit"):
             tree = tree.limit(limit)
-        return tree.sql(dialect=self.sqlglot_dialect or None)
+        # Rendered from the parsed tree without comments: what runs is exactly what was checked.
+        return tree.sql(dialect=self.sqlglot_dialect or None, comments=False)
 
 
 class SQLAlchemyConnector(Connector):
@@ -135,16 +172,7 @@ class SQLAlchemyConnector(Connector):
         return self._url.database
 
     def _check_host(self) -> None:
-        host = self._url.host
-        if not host or self.allow_private:
-            return
-        try:
-            infos = socket.getaddrinfo(host, self._url.port or 0)
-        except socket.gaierror:
-            raise ConnectorError(f"Database host not found: {host}", code="DATABASE_UNREACHABLE") from None
-        if any(not ipaddress.ip_address(i[4][0]).is_global for i in infos):
-            raise ConnectorError("Database host resolves to a non-public address; an operator can allow private "
-                                 "networks with ALLOW_PRIVATE_URLS", code="DATABASE_HOST_FORBIDDEN")
+        check_public_host(self._url.host, self._url.port, self.allow_private)
 
     def engine(self) -> Engine:
         if self._engine is None:
@@ -200,21 +228,28 @@ class SQLAlchemyConnector(Connector):
             inspector = inspect(self.engine())
             tables: list[TableInfo] = []
             for schema in self.schemas(inspector):
-                for kind, names in (("table", inspector.get_table_names(schema=schema)),
-                                    ("view", inspector.get_view_names(schema=schema))):
-                    for name in names:
-                        pk = set((inspector.get_pk_constraint(name, schema=schema) or {}).get("constrained_columns")
-                                 or [])
-                        columns = [{"name": c["name"], "type": str(c["type"]), "nullable": bool(c.get("nullable")),
-                                    "primary_key": c["name"] in pk} for c in inspector.get_columns(name, schema=schema)]
-                        fks = [{"columns": fk["constrained_columns"], "referred_table": fk["referred_table"],
-                                "referred_schema": fk.get("referred_schema"), "referred_columns": fk["referred_columns"]}
-                               for fk in inspector.get_foreign_keys(name, schema=schema)]
-                        tables.append(TableInfo(name=name, schema=schema, table_type=kind, columns=columns,
-                                                foreign_keys=fks))
+                # One reflection query per kind for the whole schema (SQLAlchemy's get_multi_*), not
+                # three per table: a 200-table schema is analysed in a few round trips.
+                kinds = {name: "table" for name in inspector.get_table_names(schema=schema)}
+                kinds.update({name: "view" for name in inspector.get_view_names(schema=schema)})
+                if not kinds:
+                    continue
+                kind_filter = {"kind": sqlalchemy.engine.reflection.ObjectKind.ANY}
+                all_columns = inspector.get_multi_columns(schema=schema, **kind_filter)
+                all_pks = inspector.get_multi_pk_constraint(schema=schema, **kind_filter)
+                all_fks = inspector.get_multi_foreign_keys(schema=schema, **kind_filter)
+                for name in sorted(kinds):
+                    key = (schema, name)
+                    pk = set((all_pks.get(key) or {}).get("constrained_columns") or [])
+                    columns = [{"name": c["name"], "type": str(c["type"]), "nullable": bool(c.get("nullable")),
+                                "primary_key": c["name"] in pk} for c in all_columns.get(key, [])]
+                    fks = [{"columns": fk["constrained_columns"], "referred_table": fk["referred_table"],
+                            "referred_schema": fk.get("referred_schema"), "referred_columns": fk["referred_columns"]}
+                           for fk in all_fks.get(key, [])]
+                    tables.append(TableInfo(name=name, schema=schema, table_type=kinds[name], columns=columns,
+                                            foreign_keys=fks))
             with self.engine().connect() as conn:
-                for table in tables:
-                    self._measure(conn, table, sample_values)
+                self._measure_all(conn, tables, sample_values)
             return tables
         except SQLAlchemyError as exc:
             raise self._wrap(exc) from exc
@@ -226,28 +261,55 @@ class SQLAlchemyConnector(Connector):
         name = prep.quote(table.name)
         return f"{prep.quote(table.schema)}.{name}" if table.schema else name
 
-    def _measure(self, conn, table: TableInfo, sample_values: bool) -> None:
-        prep = self.engine().dialect.identifier_preparer
+    BATCH = 40  # tables (counts) or columns (sample values) per UNION ALL query
+
+    @staticmethod
+    def _ref(table: TableInfo):
+        return sa.table(table.name, *[sa.column(c["name"]) for c in table.columns], schema=table.schema)
+
+    def _batched(self, conn, statements: list) -> list | None:
+        """Rows of the UNION ALL of `statements`; None when the engine refuses the combined query."""
         try:
-            table.row_count = conn.execute(text(f"SELECT COUNT(*) FROM {self.quote(table)}")).scalar()
+            return conn.execute(sa.union_all(*statements) if len(statements) > 1 else statements[0]).all()
         except SQLAlchemyError:
             conn.rollback()
-            return
+            return None
+
+    def _measure_all(self, conn, tables: list[TableInfo], sample_values: bool) -> None:
+        """Row counts and, for short text columns, their distinct values (the offline text-to-SQL
+        resolves filters with them), batched into a few UNION ALL queries built with SQLAlchemy
+        (so each dialect gets its own LIMIT/TOP and quoting); one query per item if a batch fails."""
+        for start in range(0, len(tables), self.BATCH):
+            chunk = list(enumerate(tables))[start:start + self.BATCH]
+            counts = [sa.select(sa.literal_column(str(i)).label("i"), sa.func.count().label("n"))
+                      .select_from(self._ref(t)) for i, t in chunk]
+            rows = self._batched(conn, counts)
+            if rows is None:  # one table the engine cannot count (a broken view) must not hide the rest
+                rows = [r for stmt in counts for r in (self._batched(conn, [stmt]) or [])]
+            for i, n in rows:
+                tables[int(i)].row_count = n
         if not sample_values:
             return
-        # Distinct values of short text columns let the offline text-to-SQL resolve filters.
-        for col in table.columns:
-            if not any(t in col["type"].upper() for t in ("CHAR", "TEXT", "ENUM")):
-                continue
-            try:
-                rows = conn.execute(text(
-                    f"SELECT DISTINCT {prep.quote(col['name'])} FROM {self.quote(table)} "
-                    f"WHERE {prep.quote(col['name'])} IS NOT NULL LIMIT 26")).scalars().all()
-            except SQLAlchemyError:
-                conn.rollback()
-                continue
-            if 0 < len(rows) <= 25 and all(isinstance(v, str) and len(v) <= 60 for v in rows):
-                table.sample_values[col["name"]] = sorted(rows)
+        wanted = [(ti, c["name"]) for ti, t in enumerate(tables) if t.row_count for c in t.columns
+                  if any(k in c["type"].upper() for k in ("CHAR", "TEXT", "ENUM"))]
+        found: dict[tuple[int, str], list] = {}
+        for start in range(0, len(wanted), self.BATCH):
+            chunk = wanted[start:start + self.BATCH]
+            selects = []
+            for k, (ti, name) in enumerate(chunk):
+                ref = self._ref(tables[ti])
+                sub = (sa.select(ref.c[name].label("v")).distinct().where(ref.c[name].is_not(None)).limit(26)
+                       .subquery(f"s{k}"))
+                selects.append(sa.select(sa.literal_column(str(start + k)).label("k"),
+                                         sa.cast(sub.c.v, sa.String).label("v")).select_from(sub))
+            rows = self._batched(conn, selects)
+            if rows is None:
+                rows = [r for stmt in selects for r in (self._batched(conn, [stmt]) or [])]
+            for k, value in rows:
+                found.setdefault(wanted[int(k)], []).append(value)
+        for (ti, name), values in found.items():
+            if 0 < len(values) <= 25 and all(isinstance(v, str) and len(v) <= 60 for v in values):
+                tables[ti].sample_values[name] = sorted(values)
 
 
 def _jsonable(value: Any) -> Any:

@@ -26,6 +26,7 @@ class Passage:
     score: float = 0.0
     chunk_id: str | None = None
     document_id: str | None = None
+    similarity: float | None = None  # cosine between question and passage (None: keyword-only hit)
 
 
 @dataclass
@@ -66,6 +67,8 @@ class LLMError(Exception):
 
 class LLMAdapter:
     name: str = ""
+    # Adapters that can let the model call a function (`call_tool`) say so here.
+    supports_tools: bool = False
 
     def __init__(self, config: LLMConfig):
         self.config = config
@@ -85,6 +88,10 @@ class LLMAdapter:
 
     def test_connection(self) -> Completion:
         return self.complete([ChatMessage("user", "Reply with the single word: pong")])
+
+    def call_tool(self, messages: list[ChatMessage], tools: list[dict]) -> tuple[str, dict] | None:
+        """Offers `tools` (OpenAI function specs); (name, arguments) of the call the model makes, or None."""
+        raise NotImplementedError
 
 
 GROUNDING_INSTRUCTIONS = (

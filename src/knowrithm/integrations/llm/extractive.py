@@ -1,6 +1,6 @@
 """The offline default answerer: quotes the passages' most relevant sentences with [Source N] citations.
 
-There is no small generative model with bundled weights (../shared/models.md), so a fresh install
+There is no small generative model with bundled weights (README, "What is embedded and what is real"), so a fresh install
 answers by selection, never by invention: every sentence in the answer is copied from a passage, the
 answer says so, and when nothing in the passages matches the question it says it does not know
 (`Completion.answered = False`).
@@ -20,6 +20,7 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from typing import Iterator
 
+from ..embeddings.base import EmbeddingConfig, EmbeddingError, get_embedder
 from .base import ChatMessage, Completion, LLMAdapter, LLMConfig, Passage, register
 
 MODEL_NAME = "extractive-v1"
@@ -93,8 +94,6 @@ class _Sentence:
 
 def sentence_vectors(texts: list[str]) -> list[array]:
     """Offline-embedder vectors of `texts`, embedding only those not seen recently."""
-    from ..embeddings.base import EmbeddingConfig, get_embedder
-
     with _VECTORS_LOCK:
         found = {t: _VECTORS[t] for t in texts if t in _VECTORS}
         for t in found:
@@ -198,8 +197,6 @@ class ExtractiveAnswerer(LLMAdapter):
         return kept
 
     def _add_semantic(self, question: str, sentences: list[_Sentence], relevant: list[_Sentence]) -> list[_Sentence]:
-        from ..embeddings.base import EmbeddingError
-
         try:
             vectors = sentence_vectors([question] + [s.text for s in sentences])
         except EmbeddingError:

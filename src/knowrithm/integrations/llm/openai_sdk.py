@@ -10,6 +10,7 @@ Extras: `api_version` (Azure: sent as the `api-version` query parameter), `heade
 """
 from __future__ import annotations
 
+import json
 from typing import Iterator
 
 from . import errors
@@ -98,6 +99,24 @@ class OpenAIChat(LLMAdapter):
                           prompt_tokens=usage.prompt_tokens if usage else 0,
                           completion_tokens=usage.completion_tokens if usage else 0,
                           finish_reason=choice.finish_reason if choice else None)
+
+    supports_tools = True
+
+    def call_tool(self, messages: list[ChatMessage], tools: list[dict]) -> tuple[str, dict] | None:
+        params = {**self._params(messages, None), "tools": tools, "tool_choice": "auto"}
+        try:
+            response = self.client.chat.completions.create(**params)
+        except Exception as exc:
+            raise map_openai_error(exc, self.name, self.config.timeout) from exc
+        choice = response.choices[0] if response.choices else None
+        calls = (choice.message.tool_calls or []) if choice and choice.message else []
+        if not calls:
+            return None
+        try:
+            arguments = json.loads(calls[0].function.arguments or "{}")
+        except ValueError:
+            raise errors.LLMError("The model's tool call arguments are not JSON", code="LLM_BAD_RESPONSE") from None
+        return calls[0].function.name, arguments if isinstance(arguments, dict) else {}
 
     def stream(self, messages: list[ChatMessage], *, passages: list[Passage] | None = None) -> Iterator[str]:
         params = self._params(messages, passages)

@@ -1,8 +1,14 @@
-"""Optical character recognition behind a small interface; Tesseract is the default engine."""
+"""Optical character recognition behind a small interface; Tesseract is the default engine.
+
+Each engine is one subclass plus `register()`; `get_ocr` builds the one asked for by name.
+"""
 from __future__ import annotations
 
 import shutil
 from functools import lru_cache
+
+
+_ENGINES: dict[str, type["OcrEngine"]] = {}
 
 
 class OcrError(Exception):
@@ -20,6 +26,12 @@ class OcrEngine:
         return True
 
 
+def register(cls: type[OcrEngine]) -> type[OcrEngine]:
+    _ENGINES[cls.name] = cls
+    return cls
+
+
+@register
 class TesseractOcr(OcrEngine):
     name = "tesseract"
 
@@ -42,9 +54,6 @@ class TesseractOcr(OcrEngine):
             raise OcrError(f"OCR timed out: {exc}") from exc
         except pytesseract.TesseractError as exc:
             raise OcrError(f"OCR failed: {exc}") from exc
-
-
-_ENGINES = {"tesseract": TesseractOcr}
 
 
 @lru_cache(maxsize=8)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import io
 
+from knowrithm.integrations.ocr import OcrError, get_ocr
+
 from .base import Block, ParsedDocument, ParseError, ParseOptions, paragraphs, register
 
 # A page with fewer extracted characters than this is treated as scanned and sent to OCR.
@@ -11,8 +13,6 @@ OCR_DPI_SCALE = 300 / 72
 
 
 def _ocr(image, options: ParseOptions) -> str:
-    from knowrithm.integrations.ocr import OcrError, get_ocr
-
     try:
         return get_ocr("tesseract", options.ocr_languages).image_to_text(image)
     except OcrError as exc:

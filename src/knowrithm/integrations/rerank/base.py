@@ -1,6 +1,6 @@
 """Optional second-stage reranking of fused search results (a cross-encoder behind an API).
 
-Off by default: no cross-encoder with bundled weights exists for offline use (shared/models.md),
+Off by default: no cross-encoder with bundled weights exists for offline use (README, "What is embedded and what is real"),
 so the embedded default ranks with hybrid fusion alone. `RERANK_PROVIDER=cohere` turns on the
 Cohere rerank wire protocol, which Cohere, Jina, vLLM (`/v1/rerank`), Infinity and LocalAI serve.
 """

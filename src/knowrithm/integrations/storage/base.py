@@ -1,5 +1,8 @@
 """Where uploaded files live: a small interface with a local-folder and an S3 backend.
 
+Each backend is one subclass plus `register()`; `get_storage` picks the one named by
+`STORAGE_BACKEND` and builds it with the class's `from_settings`.
+
 `save()` streams from a file object in fixed-size pieces, hashing and counting as it
 goes, so a file over the limit is refused after reading at most the limit (plus one
 piece) and never held in memory whole.
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 PIECE = 256 * 1024
+_BACKENDS: dict[str, type["Storage"]] = {}
 
 
 class StorageError(Exception):
@@ -74,15 +78,33 @@ class Storage:
     def exists(self, key: str) -> bool:
         raise NotImplementedError
 
+    def delete_prefix(self, prefix: str) -> int:
+        """Removes every object under `prefix` (a folder such as `<company_id>/`); returns how many."""
+        raise NotImplementedError
+
     def test_connection(self) -> bool:
         return True
 
+    @classmethod
+    def from_settings(cls, settings) -> "Storage":
+        raise NotImplementedError
 
+
+def register(cls: type[Storage]) -> type[Storage]:
+    _BACKENDS[cls.name] = cls
+    return cls
+
+
+@register
 class LocalStorage(Storage):
     name = "local"
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root).resolve()
+
+    @classmethod
+    def from_settings(cls, settings) -> "LocalStorage":
+        return cls(settings.UPLOAD_FOLDER)
 
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
@@ -113,11 +135,22 @@ class LocalStorage(Storage):
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
+    def delete_prefix(self, prefix: str) -> int:
+        import shutil
+
+        folder = self._path(prefix.rstrip("/"))
+        if not folder.is_dir():
+            return 0
+        count = sum(1 for p in folder.rglob("*") if p.is_file())
+        shutil.rmtree(folder, ignore_errors=True)
+        return count
+
     def test_connection(self) -> bool:
         self.root.mkdir(parents=True, exist_ok=True)
         return os.access(self.root, os.W_OK)
 
 
+@register
 class S3Storage(Storage):
     """Any S3-compatible service (AWS, MinIO, moto) through boto3."""
 
@@ -131,6 +164,14 @@ class S3Storage(Storage):
         self.prefix = prefix.strip("/")
         self.client = boto3.client("s3", endpoint_url=endpoint_url, region_name=region,
                                    aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key)
+
+    @classmethod
+    def from_settings(cls, settings) -> "S3Storage":
+        if not settings.S3_BUCKET:
+            raise StorageError("STORAGE_BACKEND=s3 needs S3_BUCKET")
+        return cls(bucket=settings.S3_BUCKET, endpoint_url=settings.S3_ENDPOINT_URL, region=settings.S3_REGION,
+                   access_key_id=settings.S3_ACCESS_KEY_ID, secret_access_key=settings.S3_SECRET_ACCESS_KEY,
+                   prefix=settings.S3_PREFIX)
 
     def _key(self, key: str) -> str:
         check_key(key)
@@ -163,6 +204,16 @@ class S3Storage(Storage):
         except ClientError:
             return False
 
+    def delete_prefix(self, prefix: str) -> int:
+        count = 0
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self._key(prefix))
+        for page in pages:
+            keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+            if keys:
+                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
+                count += len(keys)
+        return count
+
     def test_connection(self) -> bool:
         self.client.head_bucket(Bucket=self.bucket)
         return True
@@ -170,12 +221,6 @@ class S3Storage(Storage):
 
 def get_storage(settings) -> Storage:
     backend = (settings.STORAGE_BACKEND or "local").lower()
-    if backend == "s3":
-        if not settings.S3_BUCKET:
-            raise StorageError("STORAGE_BACKEND=s3 needs S3_BUCKET")
-        return S3Storage(bucket=settings.S3_BUCKET, endpoint_url=settings.S3_ENDPOINT_URL,
-                         region=settings.S3_REGION, access_key_id=settings.S3_ACCESS_KEY_ID,
-                         secret_access_key=settings.S3_SECRET_ACCESS_KEY, prefix=settings.S3_PREFIX)
-    if backend == "local":
-        return LocalStorage(settings.UPLOAD_FOLDER)
-    raise StorageError(f"Unknown STORAGE_BACKEND {settings.STORAGE_BACKEND!r}")
+    if backend not in _BACKENDS:
+        raise StorageError(f"Unknown STORAGE_BACKEND {settings.STORAGE_BACKEND!r}")
+    return _BACKENDS[backend].from_settings(settings)

@@ -673,7 +673,7 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_website_pages_website_source_id'), ['website_source_id'], unique=False)
 
     # ### end Alembic commands ###
-    # Inline vectors: TOASTed vectors made exact scans 6.5x slower (shared/retrieval-notes.md).
+    # Inline vectors: TOASTed vectors made exact scans 6.5x slower (BENCHMARKS.md, "Search latency at 100,000 chunks").
     op.execute("ALTER TABLE document_chunks ALTER COLUMN embedding SET STORAGE PLAIN")
 
 

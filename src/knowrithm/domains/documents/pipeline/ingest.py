@@ -14,19 +14,20 @@ from dataclasses import dataclass
 from typing import Callable
 
 from flask import current_app
+from prometheus_client import Counter
 from sqlalchemy import delete, insert, select
 
 from knowrithm.domains.agents.models import Agent
+from knowrithm.domains.llm.embedding import agent_embedder, embed_in_batches
 from knowrithm.infra.db import db, utcnow
 from knowrithm.infra.errors import ApiError, NotFound
+from knowrithm.integrations.crawler.fetch import FetchError, fetch
 from knowrithm.integrations.embeddings.base import EmbeddingAdapter, EmbeddingError
 from knowrithm.integrations.parsers import ParsedDocument, ParseError, ParseOptions, detect_type, parse
 from knowrithm.integrations.storage import StorageError, get_storage
 
-from ..embedding import agent_embedder, embed_in_batches
 from ..models import Document, DocumentChunk
 from .chunking import Chunk, chunk_blocks
-from .fetch import FetchError, fetch
 from .language import detect_language
 
 log = logging.getLogger(__name__)
@@ -73,8 +74,9 @@ def load_source(doc: Document) -> bytes:
     return fetched.content
 
 
-def prepare(doc: Document) -> Prepared:
-    """Load, parse and chunk, stamping the phases on the row (committed)."""
+def prepare(doc: Document, *, commit: bool = True) -> Prepared:
+    """Load, parse and chunk, stamping the phases on the row (committed after each phase, unless
+    the caller commits a whole batch's stamps at once)."""
     settings = _settings()
     data = load_source(doc)
     parsed = parse(data, doc.document_type, ParseOptions(ocr_languages=settings.OCR_LANGUAGES))
@@ -87,13 +89,15 @@ def prepare(doc: Document) -> Prepared:
         doc.extra_metadata = {**(doc.extra_metadata or {}), "ocr_pages": parsed.ocr_pages}
     doc.parsed_at = utcnow()
     doc.progress = 30
-    db.session.commit()
+    if commit:
+        db.session.commit()
     chunks = chunk_blocks(parsed.blocks)
     if not chunks:
         raise ParseError("No text could be extracted from the document", code="NO_TEXT")
     doc.chunked_at = utcnow()
     doc.progress = 40
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return Prepared(doc, parsed, chunks)
 
 
@@ -103,15 +107,20 @@ def store_chunks(doc: Document, chunks: list[Chunk], vectors: list[list[float]],
     db.session.execute(select(Document.id).where(Document.id == doc.id).with_for_update()
                        .execution_options(include_deleted=True))
     db.session.execute(delete(DocumentChunk).where(DocumentChunk.document_id == doc.id))
-    rows = [dict(id=uuid.uuid4(), company_id=doc.company_id, document_id=doc.id, agent_id=doc.agent_id,
+    rows = chunk_rows(doc, chunks, vectors, model_key)
+    if rows:
+        db.session.execute(insert(DocumentChunk), rows)
+    return len(rows)
+
+
+def chunk_rows(doc: Document, chunks: list[Chunk], vectors: list[list[float]], model_key: str) -> list[dict]:
+    """The document's chunks as rows for one bulk INSERT."""
+    return [dict(id=uuid.uuid4(), company_id=doc.company_id, document_id=doc.id, agent_id=doc.agent_id,
                  chunk_index=i, content=c.content, word_count=c.word_count, token_count=c.token_count,
                  page_number=c.page_number, heading_path=c.heading_path, embedding=vec,
                  embedding_model=model_key, embedding_dim=len(vec) if vec is not None else None,
                  extra_metadata={"kinds": sorted(c.kinds)})
             for i, (c, vec) in enumerate(zip(chunks, vectors))]
-    if rows:
-        db.session.execute(insert(DocumentChunk), rows)
-    return len(rows)
 
 
 def _fail(doc_id, message: str) -> None:
@@ -121,6 +130,11 @@ def _fail(doc_id, message: str) -> None:
     doc.processing_error = message[:2000]
     doc.processed_at = None
     db.session.commit()
+
+
+INGESTED = Counter("knowrithm_ingestion_documents_total", "Documents ingested, by outcome", ["outcome"])
+INGESTED_CHUNKS = Counter("knowrithm_ingestion_chunks_total", "Chunks stored by ingestion")
+INGESTED_BYTES = Counter("knowrithm_ingestion_bytes_total", "Bytes of source documents ingested")
 
 
 def ingest_document(document_id, *, task_id=None, on_progress: Callable[[int], None] | None = None,
@@ -158,14 +172,20 @@ def ingest_document(document_id, *, task_id=None, on_progress: Callable[[int], N
         if not agent.active_embedding_model:
             agent.active_embedding_model = embedder.model_key
         db.session.commit()
+        INGESTED.labels("processed").inc()
+        INGESTED_CHUNKS.inc(count)
+        INGESTED_BYTES.inc(doc.file_size or 0)
     except (ParseError, StorageError, FetchError) as exc:
+        INGESTED.labels("failed").inc()
         message = str(exc)
         _fail(doc_id, message)
         raise IngestionFailed(message, code=getattr(exc, "code", None) or "DOCUMENT_PROCESSING_FAILED") from exc
     except EmbeddingError as exc:
+        INGESTED.labels("failed").inc()
         _fail(doc_id, f"Embedding failed: {exc}")
         raise IngestionFailed(f"Embedding failed: {exc}", code=exc.code) from exc
     except Exception as exc:
+        INGESTED.labels("failed").inc()
         log.exception("ingestion of document %s failed", doc_id)
         _fail(doc_id, f"Processing failed: {exc.__class__.__name__}: {exc}")
         raise

@@ -1,4 +1,6 @@
-"""Language of a text (ISO 639-1), via langdetect, seeded so results are reproducible."""
+"""Language of a text (ISO 639-1), via py3langid: a naive Bayes classifier over byte n-grams,
+deterministic, ~1 ms for a 5,000-character sample (langdetect took ~5 ms, a noticeable share
+of ingesting short documents). Its model loads on first use, once per process."""
 from __future__ import annotations
 
 SAMPLE_CHARS = 5000
@@ -8,11 +10,6 @@ def detect_language(text: str) -> str | None:
     sample = (text or "")[:SAMPLE_CHARS]
     if sum(ch.isalpha() for ch in sample) < 20:
         return None
-    try:
-        from langdetect import DetectorFactory, detect
-        from langdetect.lang_detect_exception import LangDetectException
+    import py3langid
 
-        DetectorFactory.seed = 0
-        return detect(sample)[:16]
-    except LangDetectException:
-        return None
+    return py3langid.classify(sample)[0][:16]
