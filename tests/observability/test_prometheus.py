@@ -179,3 +179,24 @@ def test_prometheus_scrapes_api_and_worker(app, companies, prometheus, platform)
     assert float(business[0]["value"][1]) == 3
     assert _wait(lambda: prometheus('sum(knowrithm_messages_total{role="assistant"}) >= 3'), "assistant messages")
     assert _wait(lambda: prometheus("knowrithm_db_pool_capacity > 0"), "database pool capacity")
+
+
+def test_worker_exporter_on_a_taken_port_says_so_and_the_worker_goes_on(app, settings, monkeypatch, caplog):
+    import socket
+
+    from knowrithm.infra.metrics import start_worker_exporter
+
+    monkeypatch.setattr(settings, "METRICS_TOKEN", TOKEN)
+    monkeypatch.setattr(settings, "METRICS_BIND", "127.0.0.1")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        monkeypatch.setattr(settings, "METRICS_WORKER_PORT", taken.getsockname()[1])
+        assert start_worker_exporter(app) is None
+    assert "cannot listen on 127.0.0.1" in caplog.text and "METRICS_WORKER_PORT" in caplog.text
+    port = _port()
+    monkeypatch.setattr(settings, "METRICS_WORKER_PORT", port)
+    assert start_worker_exporter(app) is not None
+    assert requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).status_code == 401
+    resp = requests.get(f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+    assert resp.status_code == 200 and "knowrithm_" in resp.text

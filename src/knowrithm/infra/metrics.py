@@ -236,7 +236,12 @@ def start_worker_exporter(app: Flask) -> threading.Thread | None:
         def log_message(self, *_):  # scrapes every few seconds are not news
             pass
 
-    server = make_server(settings.METRICS_BIND, settings.METRICS_WORKER_PORT, wsgi, handler_class=Quiet)
+    try:
+        server = make_server(settings.METRICS_BIND, settings.METRICS_WORKER_PORT, wsgi, handler_class=Quiet)
+    except OSError as exc:  # the worker still runs its tasks; only its metrics are missing
+        log.error("worker metrics exporter cannot listen on %s:%s (%s): set METRICS_WORKER_PORT to a free port",
+                  settings.METRICS_BIND, settings.METRICS_WORKER_PORT, exc)
+        return None
     thread = threading.Thread(target=server.serve_forever, name="metrics-exporter", daemon=True)
     thread.start()
     log.info("worker metrics on %s:%s", settings.METRICS_BIND, settings.METRICS_WORKER_PORT)
