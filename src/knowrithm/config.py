@@ -159,7 +159,9 @@ class Settings(BaseSettings):
     METRICS_TOKEN: str | None = None
     METRICS_WORKER_PORT: int | None = None
     METRICS_BIND: str = "127.0.0.1"
-    QUEUE_DEPTH_WARN: int = 1000  # a scrape logs WARNING when a queue holds this many messages
+    QUEUE_DEPTH_WARN: int = 1000  # WARNING logged (each minute, and at scrapes) at this many queued messages
+    # WARNING logged (each minute, and at scrapes) when less of the upload folder's disk is free.
+    UPLOAD_DISK_FREE_WARN: float = Field(0.10, ge=0, le=1)
     LOG_JSON: bool = True
 
     @property

@@ -149,6 +149,9 @@ def test_model_sql_through_tool_calling_with_one_repair(app, companies, sdk_a, s
     assert len(tool_calls) == 2  # the first SQL failed on the database, the model repaired it once
     spec = tool_calls[0]["json"]["tools"][0]["function"]
     assert spec["name"] == "query_database" and "order_lines(" in spec["description"]
+    # The prompt is the snapshot (keys, joins, analysed values) plus the connection's sample queries.
+    assert "id INTEGER PK" in spec["description"] and "join: customer_id -> customers(id)" in spec["description"]
+    assert "Example queries:" in spec["description"] and "SELECT COUNT(*) AS count FROM" in spec["description"]
     assert "database returned an error" in json.dumps(tool_calls[1]["json"]["messages"])
     source = _database_source(reply)
     assert source["generator"] == "llm" and "JOIN" in source["sql"] and source["cited"] is True

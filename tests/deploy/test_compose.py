@@ -128,6 +128,14 @@ def test_the_guides_compose_path(tmp_path):
         assert client_flow.wait_processed(client, doc_id)["status"] == "processed", logs()[-6000:]
         client_flow.assert_cited_answer(client_flow.ask(client, agent_id, "How long do refunds take?"))
 
+        # Backups land in the `backups` volume (BACKUP_DIR) from the worker that runs the nightly
+        # one, and every Knowrithm container sees them (`knowrithm restore` may run in any).
+        made = run([*compose, "exec", "-T", "celery-worker-slow", "knowrithm", "backup"], timeout=300, env=env)
+        location = made.stdout.split("backup ", 1)[1].split(" ", 1)[0]
+        assert location.startswith("/app/data/backups/"), made.stdout
+        listed = run([*compose, "exec", "-T", "app", "ls", location], timeout=120, env=env).stdout.split()
+        assert {"manifest.json", "database.dump"} <= set(listed), listed
+
         states = run([*compose, "ps"], timeout=120, env=env).stdout
         assert "Exit 0" in states.split("migrate", 1)[1].splitlines()[0], states  # the one-shot ran once, fine
 

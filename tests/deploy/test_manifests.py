@@ -137,6 +137,18 @@ def test_kubernetes_base_has_what_production_needs():
     assert set(by_kind["PodDisruptionBudget"]) == set(scaled)
     assert set(by_kind["PersistentVolumeClaim"]) == {"knowrithm-uploads", "knowrithm-logs", "knowrithm-backups"}
     assert "knowrithm-config" in by_kind["ConfigMap"] and "knowrithm-secrets" in by_kind["Secret"]
+    # Every claim is mounted where it is written: the nightly backup runs on the worker that
+    # consumes `low` (worker.TASK_ROUTES), into BACKUP_DIR.
+    backup_dir = by_kind["ConfigMap"]["knowrithm-config"]["data"]["BACKUP_DIR"]
+    from knowrithm.worker import TASK_ROUTES
+
+    assert TASK_ROUTES["knowrithm.maintenance.*"]["queue"] == "low"
+    mounts = {(name, c_mount["mountPath"], v["persistentVolumeClaim"]["claimName"])
+              for name, d in deployments.items() for c in d["spec"]["template"]["spec"]["containers"]
+              for c_mount in c.get("volumeMounts", []) for v in d["spec"]["template"]["spec"].get("volumes", [])
+              if v["name"] == c_mount["name"] and "persistentVolumeClaim" in v}
+    assert ("knowrithm-worker-ingest", backup_dir, "knowrithm-backups") in mounts
+    assert {claim for _, _, claim in mounts} == set(by_kind["PersistentVolumeClaim"])
     api = deployments["knowrithm-api"]["spec"]["template"]["spec"]
     container = api["containers"][0]
     assert container["readinessProbe"]["httpGet"]["path"] == "/health"

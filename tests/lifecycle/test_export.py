@@ -7,6 +7,7 @@ import json
 import time
 import zipfile
 
+from tests.admin.helpers import audit_rows
 from tests.conftest import make_api_key, poll_task
 from tests.lifecycle.helpers import populate
 from tests.lifecycle.test_erasure import _login
@@ -41,6 +42,9 @@ def test_company_export_zip_and_its_signed_link(app, settings, companies, sdk_fa
     zipped = http.get(done["download_url"])  # no credentials: the signature is the permission
     assert zipped.status_code == 200 and zipped.headers["Content-Type"] == "application/zip"
     assert len(zipped.content) == done["size"]
+    [download] = audit_rows(app, "export.downloaded")  # the link is a credential: each use is on record
+    assert download.company_id == acme.company_id and str(download.entity_id) == str(done["export_id"])
+    assert download.user_id is None and download.ip_address == "127.0.0.1" and download.risk_level == "high"
     zf = zipfile.ZipFile(io.BytesIO(zipped.content))
     tables = {n[len("tables/"):-len(".json")]: json.loads(zf.read(n)) for n in zf.namelist() if n.startswith("tables/")}
     for name in ("companies", "users", "agents", "documents", "document_chunks", "website_pages",

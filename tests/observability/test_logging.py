@@ -134,3 +134,32 @@ def test_pool_near_exhaustion_and_slow_queries_are_warnings(settings, captured):
     assert {"SELECT 1", "SELECT 2"} <= {line["statement"] for line in slow}
     assert all(line["level"] == "WARNING" and line["latency_ms"] >= 0 for line in slow)
     assert slow_count() >= slow_before + 2
+
+
+def test_beat_checks_capacity_every_minute_without_a_scrape(app, settings, captured, monkeypatch):
+    """With metrics off (no METRICS_TOKEN, the default) the backlog and low-disk warnings still
+    reach the logs: beat runs the check every minute on the `low` queue."""
+    from knowrithm.domains.system.tasks import check_capacity
+    from knowrithm.worker import BEAT_SCHEDULE, TASK_ROUTES
+
+    entry = next(e for e in BEAT_SCHEDULE.values() if e["task"] == check_capacity.name)
+    assert entry["schedule"] == 60.0 and TASK_ROUTES["knowrithm.maintenance.*"]["queue"] == "low"
+    assert not settings.METRICS_TOKEN
+    monkeypatch.setattr(settings, "QUEUE_DEPTH_WARN", 0)
+    monkeypatch.setattr(settings, "UPLOAD_DISK_FREE_WARN", 1.0)  # any disk is "nearly full" now
+    with app.app_context():
+        figures = check_capacity.apply().get()
+    assert set(figures["queues"]) == {"critical", "default", "low", "slow", "dead_letter"}
+    assert 0 <= figures["upload_disk_free_ratio"] < 1
+    lines = captured()
+    assert {line["queue"] for line in lines if line["message"] == "queue backlog"} == set(figures["queues"])
+    [disk] = [line for line in lines if line["message"] == "upload disk nearly full"]
+    assert disk["level"] == "WARNING" and disk["free_ratio"] == round(figures["upload_disk_free_ratio"], 4)
+
+    monkeypatch.setattr(settings, "QUEUE_DEPTH_WARN", 1_000_000)
+    monkeypatch.setattr(settings, "UPLOAD_DISK_FREE_WARN", 0.0)  # under both thresholds: quiet
+    before = len(captured())
+    with app.app_context():
+        check_capacity.apply().get()
+    assert [line["message"] for line in captured()[before:]
+            if line["message"] in ("queue backlog", "upload disk nearly full")] == []

@@ -42,6 +42,27 @@ def test_exports_and_document_deletes_are_audited(app, companies, http):
     missing = str(uuid.uuid4())
     assert http.delete(f"/api/v1/document/{missing}", headers=headers).status_code == 404
     assert audit_rows(app, "document.deleted") == []
+    # Reading a document's text (its chunks) is data access too.
+    doc = _document(app, companies[0])
+    assert http.get(f"/api/v1/document/{doc}/chunk", headers=headers).status_code == 200
+    [read] = audit_rows(app, "document.text_read")
+    assert read.entity_id == str(doc) and read.user_id == companies[0].admin_id
+    assert http.get(f"/api/v1/document/{missing}/chunk", headers=headers).status_code == 404
+    assert len(audit_rows(app, "document.text_read")) == 1
+
+
+def _document(app, company) -> uuid.UUID:
+    from knowrithm.domains.documents.models import Document
+    from knowrithm.infra.db import db
+    from knowrithm.infra.tenancy import company_scope
+
+    agent_id = make_agent(app, company)
+    with app.app_context(), company_scope(company.company_id):
+        doc = Document(company_id=company.company_id, agent_id=agent_id, original_filename="policy.txt",
+                       filename="policy.txt", document_type="txt", status="processed")
+        db.session.add(doc)
+        db.session.commit()
+        return doc.id
 
 
 def test_every_call_while_impersonating_names_the_impersonator(app, companies, http, super_admin_token):

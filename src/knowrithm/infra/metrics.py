@@ -117,36 +117,53 @@ def process_registry():
 # --- scrape-time figures -----------------------------------------------------------------------
 
 class PlatformCollector:
-    """Queue depth per queue, live workers and free upload disk, read when Prometheus scrapes.
-    Near-threshold values are also logged at WARNING."""
+    """Queue depth per queue, live workers and free upload disk, read when Prometheus scrapes."""
 
     def __init__(self, app: Flask):
         self.app = app
 
     def collect(self):
-        from .tasks import QUEUES
-
-        settings = self.app.config["SETTINGS"]
+        figures = capacity(self.app)
         depth = GaugeMetricFamily("knowrithm_celery_queue_depth", "Messages waiting per Celery queue",
                                   labels=["queue"])
-        for name, count in queue_depths(self.app.extensions["celery"], QUEUES).items():
+        for name, count in figures["queues"].items():
             depth.add_metric([name], count)
-            if count >= settings.QUEUE_DEPTH_WARN:
-                log.warning("queue backlog", extra={"queue": name, "depth": count})
         yield depth
         yield GaugeMetricFamily("knowrithm_celery_workers_alive", "Workers with a fresh heartbeat",
                                 value=live_workers(self.app))
-        folder = Path(settings.UPLOAD_FOLDER).resolve()
-        while not folder.exists() and folder != folder.parent:  # not created until the first upload
-            folder = folder.parent
-        try:
-            usage = shutil.disk_usage(folder)
-        except OSError:
-            return
-        free = usage.free / usage.total if usage.total else 0.0
-        if free < 0.1:
-            log.warning("upload disk nearly full", extra={"free_ratio": round(free, 4)})
-        yield GaugeMetricFamily("knowrithm_upload_disk_free_ratio", "Free share of the upload disk", value=free)
+        if figures["upload_disk_free_ratio"] is not None:
+            yield GaugeMetricFamily("knowrithm_upload_disk_free_ratio", "Free share of the upload disk",
+                                    value=figures["upload_disk_free_ratio"])
+
+
+def capacity(app: Flask) -> dict:
+    """Queue depths and the free share of the upload disk, each logged at WARNING past its
+    threshold (QUEUE_DEPTH_WARN, UPLOAD_DISK_FREE_WARN). Read at every scrape, and every minute
+    by beat (`knowrithm.maintenance.check_capacity`), so the warnings reach the logs with
+    metrics off too."""
+    from .tasks import QUEUES
+
+    settings = app.config["SETTINGS"]
+    depths = queue_depths(app.extensions["celery"], QUEUES)
+    for name, count in depths.items():
+        if count >= settings.QUEUE_DEPTH_WARN:
+            log.warning("queue backlog", extra={"queue": name, "depth": count})
+    free = upload_disk_free(settings.UPLOAD_FOLDER)
+    if free is not None and free < settings.UPLOAD_DISK_FREE_WARN:
+        log.warning("upload disk nearly full", extra={"free_ratio": round(free, 4),
+                                                       "threshold": settings.UPLOAD_DISK_FREE_WARN})
+    return {"queues": depths, "upload_disk_free_ratio": free}
+
+
+def upload_disk_free(upload_folder: str) -> float | None:
+    folder = Path(upload_folder).resolve()
+    while not folder.exists() and folder != folder.parent:  # not created until the first upload
+        folder = folder.parent
+    try:
+        usage = shutil.disk_usage(folder)
+    except OSError:
+        return None
+    return usage.free / usage.total if usage.total else 0.0
 
 
 def queue_depths(celery, queues) -> dict[str, int]:

@@ -24,16 +24,9 @@ def _list_scope(requested: str | None) -> None:
         acting_company_id(requested)
 
 
-@bp.post("/agent", auth=WRITE, body=AgentCreate, status=202, response=AgentTaskOut,
-         summary="Create an agent (ids, a settings object, or the company default settings)")
+@bp.post(["/agent", "/sdk/agent"], auth=WRITE, body=AgentCreate, status=202, response=AgentTaskOut,
+         summary="Create an agent (provider/model ids, a `settings` object of names, or the company default)")
 def create_agent(body: AgentCreate):
-    return service.create_and_confirm(company_id=acting_company_id(body.company_id), actor=current_principal(),
-                                      body=body)
-
-
-@bp.post("/sdk/agent", auth=WRITE, body=AgentCreate, status=202, response=AgentTaskOut,
-         summary="Create an agent with flat provider/model ids or a `settings` object of names")
-def create_sdk_agent(body: AgentCreate):
     return service.create_and_confirm(company_id=acting_company_id(body.company_id), actor=current_principal(),
                                       body=body)
 

@@ -49,6 +49,7 @@ class Target:
     url_encrypted: str
     connection_params: dict
     tables: list[dict]
+    sample_queries: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -69,7 +70,8 @@ def targets(agent_id) -> list[Target]:
         DatabaseConnection.agent_id == agent_id, DatabaseConnection.is_active.is_(True),
         DatabaseConnection.semantic_snapshot.is_not(None))).scalars()
     return [Target(str(c.id), c.name, c.database_type, c.url_encrypted, dict(c.connection_params or {}),
-                   list((c.semantic_snapshot or {}).get("tables") or [])) for c in rows]
+                   list((c.semantic_snapshot or {}).get("tables") or []), list(c.sample_queries or []))
+            for c in rows]
 
 
 def _words(text: str) -> set[str]:
@@ -131,8 +133,8 @@ def _dialect(target: Target) -> str:
 
 
 def _schema_block(targets_: list[Target]) -> str:
-    return "\n\n".join(f"Connection {t.name!r} ({_dialect(t)}):\n{text_to_sql.schema_text(t.tables)}"
-                       for t in targets_)
+    return "\n\n".join(f"Connection {t.name!r} ({_dialect(t)}):\n"
+                       + text_to_sql.schema_text(t.tables, t.sample_queries) for t in targets_)
 
 
 def tool_spec(targets_: list[Target]) -> dict:
@@ -204,7 +206,8 @@ def offline_translation(question: str, database_type: str, tables: list[dict], *
 
 
 def _complete_sql(adapter, question: str, target: Target, failed: tuple | None = None) -> str | None:
-    prompt = text_to_sql.SQL_PROMPT.format(dialect=_dialect(target), schema=text_to_sql.schema_text(target.tables))
+    schema = text_to_sql.schema_text(target.tables, target.sample_queries)
+    prompt = text_to_sql.SQL_PROMPT.format(dialect=_dialect(target), schema=schema)
     messages = [ChatMessage("system", prompt), ChatMessage("user", question)]
     if failed:
         messages += [ChatMessage("assistant", failed[0]),

@@ -306,7 +306,8 @@ def _llm_sql(conn: DatabaseConnection, question: str, dialect: str) -> str | Non
     generative = [(label, a) for label, a in adapters if a.name != "extractive"]
     if not generative:
         return None
-    prompt = text_to_sql.SQL_PROMPT.format(dialect=dialect, schema=text_to_sql.schema_text(analyzed_tables(conn)))
+    schema = text_to_sql.schema_text(analyzed_tables(conn), conn.sample_queries)
+    prompt = text_to_sql.SQL_PROMPT.format(dialect=dialect, schema=schema)
     for _, adapter in generative:
         try:
             reply = adapter.complete([ChatMessage("system", prompt), ChatMessage("user", question)])

@@ -355,11 +355,25 @@ Schema:
 Answer with the SQL only, no explanation, no code fences."""
 
 
-def schema_text(tables: list[dict]) -> str:
+def schema_text(tables: list[dict], sample_queries: list[dict] | None = None, *, examples: int = 6) -> str:
+    """The snapshot as a model reads it: each table's columns (PK marked), its foreign keys (how to
+    join), the analysed sample values (how filters are spelled), then a few of the connection's
+    sample queries, those with a filter first."""
     lines = []
     for t in tables:
-        cols = ", ".join(f"{c['name']} {c['type']}" for c in t.get("columns") or [])
+        cols = ", ".join(f"{c['name']} {c['type']}" + (" PK" if c.get("primary_key") else "")
+                         for c in t.get("columns") or [])
         lines.append(f"- {t['name']}({cols})")
+        for fk in t.get("foreign_keys") or []:
+            lines.append(f"  join: {', '.join(fk['columns'])} -> {fk['referred_table']}"
+                         f"({', '.join(fk['referred_columns'])})")
+        for column, values in (t.get("sample_values") or {}).items():
+            shown = ", ".join(repr(str(v)[:40]) for v in list(values)[:5])
+            lines.append(f"  {column} values: {shown}")
+    chosen = sorted((q for q in sample_queries or [] if q.get("sql")), key=lambda q: " WHERE " not in q["sql"])
+    if chosen[:examples]:
+        lines.append("Example queries:")
+        lines += [f"- {q['question']}\n  {q['sql']}" for q in chosen[:examples]]
     return "\n".join(lines)
 
 

@@ -86,8 +86,8 @@ def restore_document(document_id: str):
     return service.restore_document(document_id)
 
 
-@bp.get("/document/<document_id>/chunk", auth=READ, query=PageQuery, response=DocumentChunksOut,
-        summary="List a document's chunks")
+@bp.get("/document/<document_id>/chunk", auth=READ, audit="document.text_read", query=PageQuery,
+        response=DocumentChunksOut, summary="List a document's chunks (its text)")
 def list_document_chunks(document_id: str, query: PageQuery):
     return document_chunks_out(*service.list_document_chunks(document_id, page=query.page, per_page=query.per_page))
 

@@ -1,4 +1,4 @@
-"""Document and chunk lifecycle (J2-J12): lists, soft delete and restore.
+"""Document and chunk lifecycle: lists, soft delete and restore.
 
 A document's chunks are soft-deleted with it, stamped with the document's own
 `deleted_at`, so restoring the document brings back exactly those chunks and not ones

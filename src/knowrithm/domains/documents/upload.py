@@ -1,4 +1,4 @@
-"""Accepting uploads (J1): store each file, record a pending document, queue its ingestion.
+"""Accepting uploads: store each file, record a pending document, queue its ingestion.
 
 Each file and URL gets its own result; one bad file never sinks the batch. Files are
 streamed to storage with the size limit enforced while copying, hashed on the way, and

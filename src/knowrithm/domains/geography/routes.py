@@ -6,7 +6,8 @@ them; a company admin manages the company's own addresses."""
 from __future__ import annotations
 
 from knowrithm.infra.api import ApiBlueprint
-from knowrithm.infra.auth import ADMIN, PUBLIC, READ, SUPER_ADMIN, acting_company_id, current_principal
+from knowrithm.infra.auth import (ADMIN, PUBLIC, READ, SUPER_ADMIN, acting_company_id, current_principal,
+                                  request_actor)
 from knowrithm.infra.responses import TaskAccepted
 from knowrithm.infra.tasks import accepted_body
 
@@ -14,7 +15,7 @@ from . import service
 from .schemas import (AddressIn, AddressListOut, CityIn, CityOut, CityPatch, CompanyQuery, CountryIn, CountryOut,
                       CountryPatch, CountryWithStatesOut, SeedOut, StateIn, StateOut, StatePatch, StateWithCitiesOut,
                       address_out, city_out, country_out, state_out)
-from .seed import seed
+from .seed import seed_if_empty
 
 bp = ApiBlueprint("geography", __name__, tag="addresses")
 
@@ -24,9 +25,9 @@ def _changes(body) -> dict:
 
 
 @bp.get("/address-seed", auth=PUBLIC, response=SeedOut,
-        summary="Seed the reference countries, states and cities (idempotent)")
+        summary="Seed the reference countries, states and cities on a platform that has none")
 def seed_reference_data():
-    result = seed()
+    result = seed_if_empty(request_actor())
     return {"success": True, "message": "Reference geography is seeded", **result}
 
 

@@ -1,12 +1,27 @@
-"""Idempotent reference-geography seed (run at bootstrap and by `GET /address-seed`)."""
+"""Idempotent reference-geography seed (run at bootstrap; `GET /address-seed` on an empty platform)."""
 from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from knowrithm.domains.audit import service as audit
 from knowrithm.infra.db import db
 
 from .models import City, Country, State
 from .seed_data import COUNTRIES
+
+
+def seed_if_empty(actor) -> dict:
+    """GET /address-seed (public). Countries, states and cities are shared by every company, so
+    a caller seeds only a platform that has none; after that the data is the super admin's (a
+    deleted or renamed country is not brought back), and the reply shows the totals. Operators
+    add missing reference rows with `knowrithm db upgrade`, which runs `seed()`."""
+    if db.session.execute(select(Country.id).limit(1)).first() is None:
+        result = seed()
+        audit.record("geography.seeded", actor=actor, company_id=None, entity_type="geography",
+                     description="Reference geography seeded", details=result["created"])
+        db.session.commit()
+        return result
+    return {"created": {"countries": 0, "states": 0, "cities": 0}, "totals": _totals()}
 
 
 def seed() -> dict:
@@ -38,9 +53,10 @@ def seed() -> dict:
                     db.session.add(City(name=city_name, state_id=state.id, postal_code_prefix=prefix))
                     created["cities"] += 1
     db.session.commit()
-    totals = {
-        "countries": db.session.scalar(select(func.count(Country.id))),
-        "states": db.session.scalar(select(func.count(State.id))),
-        "cities": db.session.scalar(select(func.count(City.id))),
-    }
-    return {"created": created, "totals": totals}
+    return {"created": created, "totals": _totals()}
+
+
+def _totals() -> dict:
+    return {"countries": db.session.scalar(select(func.count(Country.id))),
+            "states": db.session.scalar(select(func.count(State.id))),
+            "cities": db.session.scalar(select(func.count(City.id)))}

@@ -22,11 +22,13 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select, text
 
 from knowrithm.domains.analytics.models import ApiRequestLog
+from knowrithm.domains.audit import service as audit
 from knowrithm.domains.audit.models import AuditLog
 from knowrithm.domains.auth import request_log
 from knowrithm.domains.auth.models import ApiKey, User
 from knowrithm.domains.conversations.models import Conversation, Message
 from knowrithm.domains.leads.models import Lead
+from knowrithm.infra.auth import Principal
 from knowrithm.infra.db import db, utcnow
 from knowrithm.infra.errors import ApiError, NotFound
 from knowrithm.integrations.storage import get_storage
@@ -145,7 +147,7 @@ def download_url(company_id, export_id: str) -> str:
     return f"/api/v1/exports/download/{token}"
 
 
-def open_download(token: str) -> tuple[bytes, str]:
+def open_download(token: str, *, actor: Principal) -> tuple[bytes, str]:
     """The zip a signed link names; 410 once expired, 404 when forged or removed."""
     try:
         data = _serializer().loads(token, max_age=current_app.config["SETTINGS"].EXPORT_LINK_TTL_SECONDS)
@@ -158,6 +160,12 @@ def open_download(token: str) -> tuple[bytes, str]:
         body = get_storage(current_app.config["SETTINGS"]).read(export_key(company_id, export_id))
     except Exception:  # noqa: BLE001
         raise NotFound("Export not found")
+    # The link is a bearer credential: whoever holds it gets every row of the company, so each
+    # download is on the company's audit trail with where it came from.
+    audit.record("export.downloaded", actor=actor, company_id=company_id, entity_type="export",
+                 entity_id=export_id, category="data_access", risk_level="high",
+                 description="Company export downloaded through its signed link", details={"bytes": len(body)})
+    db.session.commit()
     return body, f"knowrithm-export-{company_id}-{datetime.now(timezone.utc):%Y%m%d}.zip"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Response
 
 from knowrithm.infra.api import ApiBlueprint
-from knowrithm.infra.auth import ADMIN, PUBLIC, READ, SUPER_ADMIN, current_principal
+from knowrithm.infra.auth import ADMIN, PUBLIC, READ, SUPER_ADMIN, current_principal, request_actor
 from knowrithm.infra.responses import TaskAccepted
 from knowrithm.infra.tasks import accepted_body
 
@@ -44,7 +44,7 @@ def export_company(body: CompanyExportIn):
 @bp.get("/exports/download/<token>", auth=PUBLIC, media_type="application/zip", errors=(410,),
         summary="Download an export through its signed, expiring link (410 once expired)")
 def download_export(token: str):
-    body, filename = export.open_download(token)
+    body, filename = export.open_download(token, actor=request_actor())
     return Response(body, mimetype="application/zip",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"})
 

@@ -21,7 +21,7 @@ def _owner_id(owner) -> str | None:
 
 
 def seed_catalog(*, actor: Principal) -> TaskRecord:
-    return enqueue(tasks.seed_catalog, company_id=actor.company_id)
+    return enqueue(tasks.seed_catalog, company_id=actor.company_id, actor=audit.actor_ref(actor))
 
 
 def create_settings(*, company_id, fields: dict, actor: Principal) -> TaskRecord:

@@ -20,7 +20,7 @@ from .runtime import embedding_model_key
 # --- requests ---------------------------------------------------------------------------
 
 class SettingsIn(BaseModel):
-    """I1/I2/I3 bodies: ids or names for the models, everything else optional."""
+    """Settings create/update bodies: ids or names for the models, everything else optional."""
 
     model_config = ConfigDict(extra="allow")
     agent_id: UuidText | None = None

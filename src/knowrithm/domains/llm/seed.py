@@ -51,6 +51,23 @@ def seed(*, commit: bool = True) -> dict:
     return counts
 
 
+def seed_for(*, super_admin: bool) -> dict:
+    """POST /settings/providers/seed. The catalog is the platform's: only the super admin brings it
+    back in line (which restores providers and models the super admin deleted). Anyone else seeds
+    only a platform that has no catalog at all; otherwise nothing is written and the counts show
+    the catalog as it is."""
+    if super_admin or not _any_platform_provider():
+        return {**seed(), "seeded": True}
+    return {"providers_created": 0, "providers_updated": 0, "models_created": 0, "models_updated": 0,
+            "providers": len(PROVIDERS), "models": sum(len(p["models"]) for p in PROVIDERS), "seeded": False}
+
+
+def _any_platform_provider() -> bool:
+    stmt = (select(Provider.id).where(Provider.company_id.is_(None)).limit(1)
+            .execution_options(include_deleted=True, all_companies=True))
+    return db.session.execute(stmt).first() is not None
+
+
 def _platform_provider(value: str) -> Provider | None:
     stmt = (select(Provider).where(Provider.company_id.is_(None), Provider.value == value)
             .execution_options(include_deleted=True, all_companies=True))

@@ -48,7 +48,7 @@ def set_reembed_queue(queue: Callable[[Any], None]) -> None:
 
 
 def _pick(fields: dict, prefix: str, current: tuple[Provider, ProviderModel] | None, model_type: str):
-    """The (provider, model) a payload asks for: `*_id` fields win over names (I2 overrides)."""
+    """The (provider, model) a payload asks for: `*_id` fields win over names (the `/sdk/settings` overrides)."""
     provider = fields.get(f"{prefix}_provider_id") or fields.get(f"{prefix}_provider")
     model = fields.get(f"{prefix}_model_id") or fields.get(f"{prefix}_model")
     if provider in (None, "") and model in (None, ""):

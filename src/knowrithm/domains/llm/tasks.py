@@ -15,7 +15,7 @@ from knowrithm.infra.tenancy import get_or_404
 from . import connection, providers, service
 from .models import LLMSettings
 from .schemas import model_out, provider_out, settings_out
-from .seed import seed
+from .seed import seed_for
 
 
 @shared_task(name="knowrithm.llm.create_settings")
@@ -36,8 +36,14 @@ def test_settings(settings_id: str, overrides: dict | None = None, company_id: s
 
 
 @shared_task(name="knowrithm.llm.seed_catalog")
-def seed_catalog(company_id: str | None = None) -> dict:
-    counts = seed()
+def seed_catalog(company_id: str | None = None, actor: dict | None = None) -> dict:
+    principal = audit.actor_from_ref(actor)
+    counts = seed_for(super_admin=bool(principal and principal.is_super_admin))
+    if not counts.pop("seeded"):
+        return {"message": "The provider catalog is already seeded; only a super admin re-seeds it", **counts}
+    audit.record("catalog.seeded", actor=principal, company_id=None, entity_type="provider_catalog",
+                 description="Provider catalog seeded", details=counts)
+    db.session.commit()
     return {"message": "Provider catalog seeded", **counts}
 
 

@@ -9,10 +9,11 @@ from datetime import timedelta
 
 from celery import shared_task
 from celery.signals import worker_init, worker_process_shutdown, worker_ready, worker_shutdown
+from flask import current_app
 
 from knowrithm.infra.db import db, utcnow
 from knowrithm.infra import metrics_dir
-from knowrithm.infra.metrics import mark_process_dead, start_worker_exporter
+from knowrithm.infra.metrics import capacity, mark_process_dead, start_worker_exporter
 from knowrithm.infra.tasks import TaskRecord, check_visibility_timeout
 
 from .health import start_worker_heartbeat
@@ -37,6 +38,12 @@ def prune_task_records(days: int = 7) -> dict:
     deleted = db.session.query(TaskRecord).filter(TaskRecord.finished_at < cutoff).delete()
     db.session.commit()
     return {"deleted": deleted}
+
+
+@shared_task(name="knowrithm.maintenance.check_capacity")
+def check_capacity() -> dict:
+    """Every minute: queue backlog and upload-disk warnings, whether or not Prometheus scrapes."""
+    return capacity(current_app)
 
 
 @shared_task(name="knowrithm.dead_letter", acks_late=False)
