@@ -1,5 +1,5 @@
 """Account and administration from the console: API keys (secret shown once, revoke), the super
-admin's companies (create, suspend, restore, cascade delete), a database connection (test,
+admin's companies (create, suspend, reactivate, delete, restore, cascade delete), a database connection (test,
 analyse, schema, text to SQL) and a website source (crawl, pages)."""
 from __future__ import annotations
 
@@ -48,6 +48,13 @@ def test_super_admin_runs_the_company_lifecycle(console, companies, app, celery_
     row.wait_for()
     row.get_by_role("button", name="Suspend").click()
     page.get_by_text("Done: suspend Initech").wait_for()
+    row = page.locator("tbody tr", has_text="Initech")
+    assert "suspended" in row.inner_text()
+    row.get_by_role("button", name="Reactivate").click()
+    page.get_by_text("Done: reactivate Initech").wait_for()
+    row.get_by_role("button", name="Suspend").wait_for()
+    row.get_by_role("button", name="Delete", exact=True).click()
+    page.get_by_text("Done: delete Initech").wait_for()
     page.get_by_label("Status").select_option("deleted")
     row = page.locator("tbody tr", has_text="Initech")
     row.get_by_role("button", name="Restore").click()

@@ -104,6 +104,8 @@ MATRIX = {
     ("PATCH", "/api/v1/company/{company_id}"): SUPER_ADMIN,
     ("PUT", "/api/v1/company/{company_id}"): ADMIN,
     ("DELETE", "/api/v1/company/{company_id}/cascade-delete"): SUPER_ADMIN,
+    ("POST", "/api/v1/company/{company_id}/suspend"): SUPER_ADMIN,
+    ("POST", "/api/v1/company/{company_id}/reactivate"): SUPER_ADMIN,
     ("GET", "/api/v1/company/{company_id}/related-data"): SUPER_ADMIN,
     ("PATCH", "/api/v1/company/{company_id}/restore"): ADMIN_WRITE,
     ("GET", "/api/v1/company/{company_id}/retention"): ADMIN,

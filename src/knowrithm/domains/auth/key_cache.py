@@ -20,8 +20,9 @@ from datetime import datetime
 
 import redis
 from redis.commands.core import Script
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
+from knowrithm.domains.companies.models import Company
 from knowrithm.infra import read_cache
 from knowrithm.infra.db import after_committed_change, db
 from knowrithm.infra.errors import RateLimited, Unavailable
@@ -56,24 +57,36 @@ class KeyEntry:
     user_status: str
     user_deleted: bool
     locked_until: datetime | None
+    company_suspended: bool
     generation: str | None
     loaded_at: float
 
 
 def _load(key: str, generation: str | None) -> KeyEntry | None:
     row = db.session.execute(
-        select(ApiKey, User).join(User, User.id == ApiKey.user_id).where(ApiKey.key == key)
-        .execution_options(all_companies=True, include_deleted=True)
+        select(ApiKey, User, suspended_company(User.company_id)).join(User, User.id == ApiKey.user_id)
+        .where(ApiKey.key == key).execution_options(all_companies=True, include_deleted=True)
     ).first()
     if row is None:
         return None
-    k, u = row
+    k, u, company_suspended = row
     return KeyEntry(id=k.id, company_id=k.company_id, user_id=u.id, name=k.name, key_prefix=k.key_prefix,
                     secret_hash=k.secret_hash, scopes=frozenset(k.scopes or []), status=k.status,
                     revoked=k.revoked_at is not None, expires_at=k.expires_at,
                     rate_limit_per_hour=k.rate_limit_per_hour, rate_limit_per_day=k.rate_limit_per_day,
                     role=u.role, user_status=u.status, user_deleted=u.deleted_at is not None,
-                    locked_until=u.locked_until, generation=generation, loaded_at=time.monotonic())
+                    locked_until=u.locked_until, company_suspended=bool(company_suspended), generation=generation,
+                    loaded_at=time.monotonic())
+
+
+def suspended_company(company_id_column):
+    """A scalar subquery: whether the user's company is suspended (super admin action)."""
+    return (select(or_(Company.status == "suspended", Company.is_active.is_(False)))
+            .where(Company.id == company_id_column).scalar_subquery())
+
+
+def company_is_suspended(company_id) -> bool:
+    return bool(company_id and db.session.execute(select(suspended_company(company_id))).scalar())
 
 
 @dataclass(frozen=True)
@@ -87,6 +100,7 @@ class UserEntry:
     deleted_at: datetime | None
     locked_until: datetime | None
     password_changed_at: datetime | None
+    company_suspended: bool | None
     generation: str | None
     loaded_at: float
 
@@ -117,7 +131,8 @@ def token_user(payload: dict, revocation_keys: list[str]) -> tuple[UserEntry | N
         return cached, False
     row = db.session.execute(
         select(User.id, User.company_id, User.role, User.status, User.deleted_at, User.locked_until,
-               User.password_changed_at).where(User.id == user_id).execution_options(include_deleted=True)
+               User.password_changed_at, suspended_company(User.company_id))
+        .where(User.id == user_id).execution_options(include_deleted=True)
     ).first()
     if row is None:
         _users.pop(user_id, None)
@@ -252,6 +267,7 @@ _CACHED_FIELDS = {
     ApiKey: ("key", "company_id", "user_id", "name", "key_prefix", "secret_hash", "scopes", "status", "revoked_at",
              "expires_at", "rate_limit_per_hour", "rate_limit_per_day"),
     User: ("company_id", "role", "status", "deleted_at", "locked_until", "password_changed_at"),
+    Company: ("status", "is_active"),
 }
 
 

@@ -50,7 +50,7 @@ def principal_from_token(token: str) -> Principal:
     user, revoked = key_cache.token_user(payload, tokens.revocation_keys(payload))
     if revoked:
         raise Unauthorized("Token has been revoked", code="TOKEN_REVOKED")
-    check_may_act(user, payload)
+    check_may_act(user, payload, user.company_suspended if user is not None else None)
     impersonator = payload.get("impersonator_id")
     g.token_payload = payload
     return Principal(kind="user", company_id=user.company_id, user_id=user.id, role=user.role,
@@ -65,18 +65,21 @@ def active_user(payload: dict) -> User:
     except (ValueError, KeyError, TypeError):
         raise Unauthorized("Invalid token", code="TOKEN_INVALID")
     user = db.session.get(User, key)
-    check_may_act(user, payload)
+    check_may_act(user, payload, key_cache.company_is_suspended(user.company_id) if user is not None else None)
     return user
 
 
-def check_may_act(user, payload: dict) -> None:
-    """Exists, not locked or disabled, password unchanged since the token was issued."""
+def check_may_act(user, payload: dict, company_suspended: bool | None = None) -> None:
+    """Exists, not locked or disabled, its company not suspended, password unchanged since the
+    token was issued."""
     if user is None or user.deleted_at is not None:
         raise Unauthorized("User no longer exists", code="TOKEN_INVALID")
     if user.locked_until and user.locked_until > utcnow():
         raise Locked("Account is locked", code="ACCOUNT_LOCKED")
     if user.status in ("suspended", "inactive"):
         raise Unauthorized(f"Account is {user.status}", code="ACCOUNT_INACTIVE")
+    if company_suspended and user.role != "super_admin":
+        raise Unauthorized("Your company is suspended", code="COMPANY_SUSPENDED")
     if user.password_changed_at and int(payload.get("iat", 0)) < int(user.password_changed_at.timestamp()):
         raise Unauthorized("Token predates a password change; log in again", code="TOKEN_REVOKED")
 
@@ -95,6 +98,8 @@ def principal_from_api_key(key: str, secret: str) -> Principal | None:
         raise Unauthorized("The key's owner no longer exists", code="ACCOUNT_INACTIVE")
     if entry.user_status in ("suspended", "inactive"):
         raise Unauthorized(f"Account is {entry.user_status}", code="ACCOUNT_INACTIVE")
+    if entry.company_suspended and entry.role != "super_admin":
+        raise Unauthorized("Your company is suspended", code="COMPANY_SUSPENDED")
     # A login lockout does not block keys: otherwise anyone could stop a company's
     # integrations by mistyping its admin's password five times.
     # From here the request is attributable to the key: it is logged even if throttled.

@@ -11,7 +11,7 @@ from knowrithm.infra.auth import Principal
 from knowrithm.infra.db import db, utcnow
 from knowrithm.infra.errors import Locked, Unauthorized
 
-from . import tokens
+from . import key_cache, tokens
 from .models import User
 from .passwords import hash_password, verify_password
 from .principal import active_user
@@ -79,6 +79,8 @@ def authenticate(email: str, password: str, *, actor: Principal) -> User:
         raise Unauthorized("Invalid email or password", code="INVALID_CREDENTIALS")
     if user.status in INACTIVE:
         raise Unauthorized(f"Account is {user.status}", code="ACCOUNT_INACTIVE")
+    if user.role != "super_admin" and key_cache.company_is_suspended(user.company_id):
+        raise Unauthorized("Your company is suspended", code="COMPANY_SUSPENDED")
     user.login_attempts = 0
     user.locked_until = None
     user.last_login = now

@@ -81,7 +81,11 @@ def list_deleted_companies():
 @bp.get("/company/<company_id>", auth=READ, response=CompanyFlatOut,
         summary="One company (own company, or any for a super admin)")
 def get_company_by_id(company_id: str):
-    out = company_out(service.visible(current_principal(), company_id))
+    return _flat(service.visible(current_principal(), company_id))
+
+
+def _flat(company) -> dict:
+    out = company_out(company)
     return {**out, "company": out}
 
 
@@ -99,6 +103,18 @@ def patch_company(company_id: str, body: CompanyUpdateIn):
     record = service.queue_update(company_id=company_id, changes=_changes(body), logo=None,
                                   actor=current_principal(), event="company.patched")
     return accepted_body(record, message="Company update queued")
+
+
+@bp.post("/company/<company_id>/suspend", auth=SUPER_ADMIN, response=CompanyFlatOut,
+         summary="Suspend a company: its users, tokens, API keys and widget stop working (super admin)")
+def suspend_company(company_id: str):
+    return _flat(service.set_suspended(company_id=company_id, suspended=True, actor=current_principal()))
+
+
+@bp.post("/company/<company_id>/reactivate", auth=SUPER_ADMIN, response=CompanyFlatOut,
+         summary="Reactivate a suspended company (super admin)")
+def reactivate_company(company_id: str):
+    return _flat(service.set_suspended(company_id=company_id, suspended=False, actor=current_principal()))
 
 
 @bp.delete("/company/<company_id>", auth=COMPANY_WRITE, status=202, response=TaskAccepted,

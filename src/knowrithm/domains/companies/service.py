@@ -128,6 +128,21 @@ def queue_update(*, company_id, changes: dict, logo, actor: Principal, event: st
                    event=event)
 
 
+def set_suspended(*, company_id, suspended: bool, actor: Principal) -> Company:
+    """Suspension (super admin): the company's users can neither log in nor use their tokens
+    or API keys, and its widget takes no new visitors, until it is reactivated. Nothing it owns
+    is changed. Super admins are never locked out by their own company's state."""
+    company = visible(actor, company_id)
+    if company.id == actor.company_id and suspended:
+        raise ValidationFailed("A super admin cannot suspend their own company", code="OWN_COMPANY")
+    company.status, company.is_active = ("suspended", False) if suspended else ("active", True)
+    event = "company.suspended" if suspended else "company.reactivated"
+    audit.record(event, actor=actor, company_id=company.id, entity_type="company", entity_id=company.id,
+                 description=f"Company {'suspended' if suspended else 'reactivated'}", risk_level="high")
+    db.session.commit()
+    return company
+
+
 def queue_delete(*, company_id, actor: Principal) -> TaskRecord:
     company = visible(actor, company_id)
     return enqueue(tasks.delete_company, company_id=company.id, actor=audit.actor_ref(actor))

@@ -1,5 +1,5 @@
 // Administration: users (roles, status, impersonation), the model catalog, the audit log;
-// for the super admin also companies (create, suspend, restore, cascade delete) and system health.
+// for the super admin also companies (create, suspend, reactivate, delete, restore, cascade delete) and system health.
 import { api, impersonate, getSession } from "../api.js";
 import { html, useState, Page, Loading, Empty, ErrorBox, Notice, Input, Select, Button, Status, Pager, useLoad, useAction, when, navigate } from "../ui.js";
 import { BarChart } from "../charts.js";
@@ -14,7 +14,9 @@ export function Companies() {
   const [f, setF] = useState({ name: "", email: "" });
   const [create, created] = useAction(async () => { const r = await api.post("/company", f); setF({ name: "", email: "" }); list.reload(); return r; });
   const [act, acted] = useAction(async (c, what) => {
-    if (what === "suspend") { if (!confirm(`Suspend "${c.name}"? Its users and agents stop working until restored.`)) return null; await api.del("/company/" + c.id); }
+    if (what === "suspend") { if (!confirm(`Suspend "${c.name}"? Its users, API keys and widget stop working until it is reactivated.`)) return null; await api.post(`/company/${c.id}/suspend`); }
+    if (what === "reactivate") await api.post(`/company/${c.id}/reactivate`);
+    if (what === "delete") { if (!confirm(`Move "${c.name}" to the deleted companies? It can be restored until the nightly purge.`)) return null; await api.del("/company/" + c.id); }
     if (what === "restore") await api.patch(`/company/${c.id}/restore`);
     if (what === "purge") {
       const typed = prompt(`This permanently deletes "${c.name}" and everything it owns. Type the company name to confirm.`);
@@ -48,7 +50,9 @@ export function Companies() {
       <thead><tr><th scope="col">Name</th><th scope="col">Email</th><th scope="col">Status</th><th scope="col">Created</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
       <tbody>${rows.map((c) => html`<tr key=${c.id}><td class="title"><bdi>${c.name}</bdi></td><td><bdi>${c.email}</bdi></td>
         <td><${Status} value=${c.deleted_at ? "deleted" : c.status} /></td><td>${when(c.created_at)}</td>
-        <td class="row-actions">${c.deleted_at ? html`<button onClick=${() => act(c, "restore")}>Restore</button>` : html`<button onClick=${() => act(c, "suspend")}>Suspend</button>`}
+        <td class="row-actions">${c.deleted_at ? html`<button onClick=${() => act(c, "restore")}>Restore</button>`
+          : html`${c.status === "suspended" ? html`<button onClick=${() => act(c, "reactivate")}>Reactivate</button>` : html`<button onClick=${() => act(c, "suspend")}>Suspend</button>`}
+            <button onClick=${() => act(c, "delete")}>Delete</button>`}
           <button class="danger" onClick=${() => act(c, "purge")}>Delete permanently</button></td></tr>`)}</tbody></table></div>` : null}
     <${Pager} pagination=${list.data?.pagination} onPage=${setPage} />
   </${Page}>`;
