@@ -1,5 +1,5 @@
 """Suspending a company (super admin) locks out everyone in it at once: tokens already issued,
-API keys (cached or not), new logins and new widget visitors. Reactivation gives it all back;
+API keys (cached or not), new logins, and widget visitors old and new. Reactivation gives it all back;
 nothing the company owns is touched, and no other company notices."""
 from __future__ import annotations
 
@@ -22,6 +22,10 @@ def test_a_suspended_company_is_locked_out_until_it_is_reactivated(app, companie
     for headers in (jwt, api_key):  # warm every cache first: suspension must reach cached entries
         assert http.get("/api/v1/auth/validate", headers=headers).status_code == 200
     lead_body = {"agent_id": str(agent_id), "first_name": "Vi", "last_name": "Sitor", "email": "vi@visitors.io"}
+    visitor = bearer(http.post("/api/v1/lead/register", json=lead_body).json()["access_token"])
+    conversation = http.post("/api/v1/conversation", json={"agent_id": str(agent_id)}, headers=visitor)
+    assert conversation.status_code == 201, conversation.text
+    messages = f"/api/v1/conversation/{conversation.json()['id']}/messages"
 
     # Only the super admin suspends: the company's own admin and its admin key are refused.
     for headers in (jwt, api_key, other):
@@ -37,6 +41,8 @@ def test_a_suspended_company_is_locked_out_until_it_is_reactivated(app, companie
     assert login.status_code == 401 and login.json()["code"] == "COMPANY_SUSPENDED"
     lead = http.post("/api/v1/lead/register", json=lead_body)
     assert lead.status_code == 400 and lead.json()["code"] == "COMPANY_INACTIVE"
+    stopped = http.get(messages, headers=visitor)  # a visitor already chatting is stopped too
+    assert stopped.status_code == 401 and stopped.json()["code"] == "COMPANY_SUSPENDED"
     assert http.get("/api/v1/auth/validate", headers=other).status_code == 200  # the other company works on
     [row] = audit_rows(app, "company.suspended")
     assert row.company_id == acme.company_id and row.user_role == "super_admin" and row.risk_level == "high"
@@ -50,6 +56,7 @@ def test_a_suspended_company_is_locked_out_until_it_is_reactivated(app, companie
         assert http.get("/api/v1/auth/validate", headers=headers).status_code == 200
     assert http.post("/api/v1/auth/login", json={"email": acme.admin_email, "password": acme.password}).status_code == 200
     assert http.post("/api/v1/lead/register", json=lead_body).status_code in (200, 201)
+    assert http.get(messages, headers=visitor).status_code == 200
     assert len(audit_rows(app, "company.reactivated")) == 1
 
 

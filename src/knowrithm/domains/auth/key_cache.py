@@ -89,6 +89,29 @@ def company_is_suspended(company_id) -> bool:
     return bool(company_id and db.session.execute(select(suspended_company(company_id))).scalar())
 
 
+_COMPANY_SUSPENDED = read_cache.ReadCache("auth.company_suspended", [Company])
+
+
+def lead_token_state(payload: dict, revocation_keys: list[str]) -> tuple[bool, bool]:
+    """(revoked, company suspended) for a visitor's token: one Redis round trip (revocation, and
+    the read cache's snapshot), then the company's state from memory while no company changed;
+    so a stream open still takes no database connection."""
+    try:
+        fields = read_cache.snapshot_fields()
+        pipe = get_redis().pipeline(transaction=False)
+        pipe.exists(*revocation_keys)
+        pipe.hmget(read_cache.TABLEGEN_KEY, *fields)
+        revoked, tablegen = pipe.execute()
+        read_cache.remember_snapshot(fields, tablegen)
+    except redis.RedisError:
+        raise Unavailable("Authentication is temporarily unavailable; retry shortly", code="AUTH_UNAVAILABLE",
+                          headers={"Retry-After": "5"}) from None
+    if revoked:
+        return True, False
+    company_id = str(payload["company_id"])
+    return False, _COMPANY_SUSPENDED.get(company_id, lambda: company_is_suspended(company_id))
+
+
 @dataclass(frozen=True)
 class UserEntry:
     """The fields of a user that decide whether its token may act (same names as `User`)."""

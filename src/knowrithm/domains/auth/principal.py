@@ -42,8 +42,11 @@ def resolve() -> Principal | None:
 def principal_from_token(token: str) -> Principal:
     payload = tokens.decode(token, expected=("access", "lead"), check_revoked=False)
     if payload["type"] == "lead":
-        if tokens.is_revoked(payload):
+        revoked, suspended = key_cache.lead_token_state(payload, tokens.revocation_keys(payload))
+        if revoked:
             raise Unauthorized("Token has been revoked", code="TOKEN_REVOKED")
+        if suspended:
+            raise Unauthorized("This company is suspended", code="COMPANY_SUSPENDED")
         return Principal(kind="lead", company_id=uuid.UUID(payload["company_id"]), lead_id=uuid.UUID(payload["sub"]),
                          role="lead", session_id=payload.get("sid"), origin=request.headers.get("Origin"),
                          token_jti=payload["jti"], token_exp=payload["exp"])
