@@ -157,3 +157,62 @@ def test_events_published_elsewhere_reach_the_socket(app, companies, sdk_factory
                                                  "status": "in_progress"})
     finally:
         client.close()
+
+
+def test_an_answer_received_over_socketio_is_not_replayed_by_a_later_stream(app, companies, sdk_factory, http,
+                                                                           live_server, celery_worker):
+    """The widget may get an answer over Socket.IO and open the SSE stream later (a reload, a
+    fallback): the answer it already has must not arrive a second time. A staff socket watching
+    the same conversation does not count as the visitor receiving it."""
+    import time
+
+    import redis
+    import requests
+
+    from knowrithm.infra.streaming import SEEN_PREFIX
+    from tests.conversations.test_chat import _Stream
+
+    agent_id = make_agent(app, companies[0])
+    token, headers = _lead(sdk_factory, agent_id, "reload@visitors.io")
+    conv_id = http.post("/api/v1/conversation", json={"agent_id": str(agent_id)}, headers=headers).json()["id"]
+    staff_token = requests.post(f"{live_server}/api/v1/auth/login", timeout=30, json={
+        "email": companies[0].admin_email, "password": companies[0].password}).json()["access_token"]
+    seen = redis.Redis.from_url(app.config["SETTINGS"].redis_url)
+
+    def asked_and_answered(client, question):
+        ack = http.post(f"/api/v1/conversation/{conv_id}/chat", json={"message": question}, headers=headers).json()
+        assert client.until("chat_response")[-1][1]["message_id"] == ack["message_id"]
+        return ack["message_id"]
+
+    staff = Client(live_server, staff_token)
+    try:
+        assert staff.join(conv_id)[0] == "conversation_joined"
+        watched = asked_and_answered(staff, "Only staff is watching?")
+        time.sleep(1)
+        assert not seen.sismember(SEEN_PREFIX + conv_id, watched)  # staff watching is not the visitor receiving
+        visitor = Client(live_server, token)
+        try:
+            assert visitor.join(conv_id)[0] == "conversation_joined"
+            received = asked_and_answered(visitor, "Does the visitor get it?")
+        finally:
+            visitor.close()
+    finally:
+        staff.close()
+    deadline = time.time() + 10
+    while not seen.sismember(SEEN_PREFIX + conv_id, received) and time.time() < deadline:
+        time.sleep(0.1)
+    assert seen.sismember(SEEN_PREFIX + conv_id, received)
+
+    stream = _Stream(f"{live_server}/api/v1/conversation/{conv_id}/messages/stream", headers)
+    try:
+        assert stream.next_event()[0] == "heartbeat"
+        replayed = []
+        ack = http.post(f"/api/v1/conversation/{conv_id}/chat", json={"message": "And now?"}, headers=headers).json()
+        while ack["message_id"] not in replayed:
+            event, data = stream.next_event()
+            if event == "chat_response":
+                replayed.append(data["message_id"])
+        # The answer only staff watched is replayed to the visitor, then the new one; never the one it has.
+        assert replayed == [watched, ack["message_id"]], replayed
+    finally:
+        stream.close()

@@ -67,9 +67,35 @@ def _client_js():
     return resp
 
 
+class _Manager(socketio.RedisManager):
+    """Calls `delivery_hooks(manager, event, data, room)` once an event reached this node's
+    sockets. Domains use it for what delivery means to them (an answer its participant
+    received is not replayed by a later stream)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.delivery_hooks: list = []
+
+    def _handle_emit(self, message):
+        super()._handle_emit(message)
+        data = message.get("data")
+        if isinstance(data, list) and len(data) == 1:
+            data = data[0]
+        for hook in self.delivery_hooks:
+            try:
+                hook(self, message.get("event"), data, message.get("room"))
+            except Exception:  # noqa: BLE001 - the event was delivered; bookkeeping must not break it
+                log.warning("socket delivery hook failed", exc_info=True)
+
+
+def local_members(manager, room: str) -> bool:
+    """Whether this node has a socket in `room` (other nodes answer for theirs)."""
+    return any(True for _ in manager.get_participants("/", room))
+
+
 def mount(app) -> socketio.Server:
     settings = app.config["SETTINGS"]
-    manager = socketio.RedisManager(settings.redis_url, channel=channel_for(settings.redis_url))
+    manager = _Manager(settings.redis_url, channel=channel_for(settings.redis_url))
     sio = socketio.Server(async_mode=async_mode(), client_manager=manager, cors_allowed_origins="*",
                           cors_credentials=True, logger=False, engineio_logger=False)
     for init in _initialisers:

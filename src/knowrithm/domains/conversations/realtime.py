@@ -16,7 +16,7 @@ from knowrithm.infra.db import db
 from knowrithm.infra.errors import ApiError
 from knowrithm.infra.tenancy import company_scope
 
-from . import service
+from . import events, service
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,29 @@ def _token(environ: dict, auth) -> str | None:
     return header[7:].strip() if header[:7].lower() == "bearer " else None
 
 
+def participant_room(conversation_id) -> str:
+    """The conversation's own visitor or user, without staff watching it."""
+    return f"{room(conversation_id)}:participant"
+
+
+def _answers_delivered(app):
+    def hook(manager, event, data, to) -> None:
+        # An answer that reached the participant's socket on this node counts as received, as
+        # on an SSE stream: a stream opened later does not replay it (docs/api-compatibility.md).
+        if event != "chat_response" or not isinstance(data, dict) or not data.get("conversation_id"):
+            return
+        conversation_id = data["conversation_id"]
+        if to == room(conversation_id) and realtime.local_members(manager, participant_room(conversation_id)):
+            with app.app_context():
+                events.answers_received(conversation_id, [data.get("message_id")])
+    return hook
+
+
 @realtime.on_init
 def register(sio, app) -> None:
+    if hasattr(sio.manager, "delivery_hooks"):
+        sio.manager.delivery_hooks.append(_answers_delivered(app))
+
     def principal_for(token: str, environ: dict):
         # The handshake's own request: token checks read its headers (the page's Origin, for one).
         with app.request_context(environ):
@@ -65,6 +86,7 @@ def register(sio, app) -> None:
                     service.check_lead(principal)  # a lead deleted since it connected is out
                     conv = service.load(conversation_id, principal)
                     conversation_id = str(conv.id)
+                    participant = service.is_participant(conv, principal)
                 finally:
                     db.session.remove()
         except ApiError as exc:
@@ -72,6 +94,8 @@ def register(sio, app) -> None:
                                             "conversation_id": conversation_id}, to=sid)
             return
         sio.enter_room(sid, room(conversation_id))
+        if participant:
+            sio.enter_room(sid, participant_room(conversation_id))
         sio.emit("conversation_joined", {"conversation_id": conversation_id}, to=sid)
 
     @sio.on("leave_conversation")
