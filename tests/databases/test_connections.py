@@ -172,12 +172,26 @@ def test_other_company_cannot_touch_a_connection(sdk_a, sdk_b, agent_ids, custom
         lambda: sdk_b.databases.export_connection(conn_id),
         lambda: sdk_b.analytics.search_database("SELECT 1", connection_id=conn_id),
         lambda: _create(sdk_b, agent_ids[0], customer_postgres),
+        lambda: sdk_b.databases.patch_connection(conn_id, {"name": "stolen"}),
+        lambda: sdk_b.databases.restore_connection(conn_id),
+        lambda: sdk_b.databases.get_knowledge_graph(conn_id),
+        lambda: sdk_b.databases.get_sample_queries(conn_id),
+        lambda: sdk_b.databases.restore_table(table_id),
+        lambda: sdk_b.databases.delete_tables_for_connection(conn_id),
+        lambda: sdk_b.databases.analyze_multiple_connections({"connection_ids": [conn_id]}),
+        lambda: sdk_b._make_request("GET", f"/database-connection/agent/{agent_ids[0]}"),
     ]
     for call in calls:
         with pytest.raises(KnowrithmAPIError) as err:
             call()
         assert err.value.status_code == 404
     assert sdk_b.databases.list_connections()["connections"] == []
+    # What company A deletes is not in company B's bins either.
+    sdk_a.databases.delete_table(table_id)
+    assert table_id in str(sdk_a.databases.list_deleted_tables())
+    assert table_id not in str(sdk_b.databases.list_deleted_tables())
+    assert conn_id not in str(sdk_b.databases.list_deleted_connections())
+    sdk_a.databases.restore_table(table_id)
     assert sdk_a.databases.get_connection(conn_id)["connection"]["name"] == "shop"
 
 
