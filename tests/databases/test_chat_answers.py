@@ -13,7 +13,7 @@ import pytest
 
 from tests.databases.conftest import checksum
 from tests.databases.shop import PRODUCTS, anchors, orders
-from tests.integrations.protocol_servers import API_KEY, OpenAIServer
+from tests.integrations.protocol_servers import API_KEY, AnthropicServer, OpenAIServer
 from tests.widget.helpers import make_agent
 
 ENGINES = {"postgres": "shop_postgres", "mysql": "shop_mysql", "sqlite": "shop_sqlite"}
@@ -219,3 +219,68 @@ def test_raw_sql_refusals_timeout_and_row_cap(request, engine, sdk_a, agent_ids,
     assert "error" in result, result
     assert any(w in result["error"].lower() for w in ("interrupt", "timeout", "max_statement_time", "cancel")), result
     assert checksum(url) == before
+
+
+class ScriptedAnthropic(AnthropicServer):
+    """Anthropic's Messages API (no tool calling here): each request gets the next scripted reply."""
+
+    def __init__(self, replies: list[str], **kwargs):
+        super().__init__(**kwargs)
+        self.replies = list(replies)
+
+    def messages(self, request, body, model):
+        if self.replies:
+            self.reply = self.replies.pop(0)
+        return super().messages(request, body, model)
+
+
+WRONG_SQL = "SELECT COUNT(*) AS n FROM order WHERE customer = 'Dana'"
+RIGHT_SQL = "SELECT COUNT(*) AS n FROM orders o JOIN customers c ON c.id = o.customer_id WHERE c.name = 'Dana'"
+
+
+def _anthropic_agent(app, companies, sdk_a, server):
+    agent_id = make_agent(app, companies[0])
+    sdk_a.settings.create_settings_with_provider_names(
+        "anthropic", "claude-sonnet-4-5", "knowrithm", "all-MiniLM-L6-v2", agent_id=str(agent_id),
+        llm_api_base_url=server.base_url, llm_api_key=API_KEY)
+    return agent_id
+
+
+def test_model_sql_without_tool_calling_is_repaired_once_in_chat(app, companies, sdk_a, shop_postgres, celery_worker):
+    """Models without tool calling (Anthropic, Gemini) write the SQL from the prompt; a database
+    error goes back to the model once, and the answer comes from the rows."""
+    script = [f"```sql\n{WRONG_SQL}\n```", RIGHT_SQL, "Dana placed 4 orders [Source 1]."]
+    with ScriptedAnthropic(script) as server:
+        agent_id = _anthropic_agent(app, companies, sdk_a, server)
+        _connect(sdk_a, agent_id, shop_postgres, "postgres")
+        conv_id = sdk_a.conversations.create_conversation(str(agent_id))["id"]
+        reply = sdk_a.messages.send_message(conv_id, "How many orders has Dana placed?")
+        calls = [c["json"] for c in server.calls("/v1/messages")]
+    assert len(calls) == 3  # the SQL, its one repair, the answer
+    assert "join: customer_id -> customers(id)" in calls[0]["system"] and "Example queries:" in calls[0]["system"]
+    assert "The database refused that query" in json.dumps(calls[1]["messages"])
+    source = _database_source(reply)
+    assert source["generator"] == "llm" and "JOIN" in source["sql"] and source["cited"] is True
+    assert "n = 4" in json.dumps(calls[2]) and reply["content"] == "Dana placed 4 orders [Source 1]."
+
+
+def test_text_to_sql_route_repairs_once_and_never_repairs_a_refusal(app, companies, sdk_a, shop_postgres):
+    from knowrithm_py.dataclass.error import KnowrithmAPIError
+
+    with ScriptedAnthropic([WRONG_SQL, RIGHT_SQL]) as server:
+        agent_id = _anthropic_agent(app, companies, sdk_a, server)
+        conn_id = _connect(sdk_a, agent_id, shop_postgres, "postgres")["id"]
+        answer = sdk_a.databases.text_to_sql(conn_id, "How many orders has Dana placed?")
+        assert len(server.calls("/v1/messages")) == 2
+    assert answer["generator"] == "llm" and answer["results"] == [{"n": 4}] and "repaired once" in answer["explanation"]
+
+    before = checksum(shop_postgres)
+    with ScriptedAnthropic(["DELETE FROM orders", RIGHT_SQL]) as server:
+        sdk_a.settings.create_settings_with_provider_names(
+            "anthropic", "claude-sonnet-4-5", "knowrithm", "all-MiniLM-L6-v2", agent_id=str(agent_id),
+            llm_api_base_url=server.base_url, llm_api_key=API_KEY)
+        with pytest.raises(KnowrithmAPIError) as err:
+            sdk_a.databases.text_to_sql(conn_id, "Remove every order")
+        assert len(server.calls("/v1/messages")) == 1  # a refused statement is not handed back to rephrase
+    assert err.value.status_code == 400 and "QUERY_REJECTED" in str(err.value.response_data)
+    assert checksum(shop_postgres) == before

@@ -69,9 +69,12 @@ def targets(agent_id) -> list[Target]:
     rows = db.session.execute(select(DatabaseConnection).where(
         DatabaseConnection.agent_id == agent_id, DatabaseConnection.is_active.is_(True),
         DatabaseConnection.semantic_snapshot.is_not(None))).scalars()
-    return [Target(str(c.id), c.name, c.database_type, c.url_encrypted, dict(c.connection_params or {}),
-                   list((c.semantic_snapshot or {}).get("tables") or []), list(c.sample_queries or []))
-            for c in rows]
+    return [target_of(c) for c in rows]
+
+
+def target_of(conn: DatabaseConnection) -> Target:
+    return Target(str(conn.id), conn.name, conn.database_type, conn.url_encrypted, dict(conn.connection_params or {}),
+                  list((conn.semantic_snapshot or {}).get("tables") or []), list(conn.sample_queries or []))
 
 
 def _words(text: str) -> set[str]:
@@ -174,7 +177,7 @@ def run(question: str, targets_: list[Target], adapters, settings, on_query=lamb
     for target in [t for t in targets_ if routes_to(question, t)]:
         sql, generator = None, "rules"
         if generative:
-            sql = _complete_sql(generative[0], question, target)
+            sql = complete_sql(generative[0], question, target)
             generator = "llm"
         if not sql:
             translation = offline_translation(question, target.database_type, target.tables, limit=ROW_CAP)
@@ -182,7 +185,7 @@ def run(question: str, targets_: list[Target], adapters, settings, on_query=lamb
         if sql:
             result = execute(Result(target, sql, generator))
             if result.error and not result.refused and generator == "llm":
-                repaired = _complete_sql(generative[0], question, target, failed=(result.sql, result.error))
+                repaired = complete_sql(generative[0], question, target, failed=(result.sql, result.error))
                 if repaired:
                     result = execute(Result(target, repaired, "llm"))
             results.append(result)
@@ -205,7 +208,9 @@ def offline_translation(question: str, database_type: str, tables: list[dict], *
                                             limit=limit)
 
 
-def _complete_sql(adapter, question: str, target: Target, failed: tuple | None = None) -> str | None:
+def complete_sql(adapter, question: str, target: Target, failed: tuple | None = None) -> str | None:
+    """SQL from a model without tool calling (the prompt: the snapshot and sample queries); with
+    `failed` = (sql, the database's error), the one repair round."""
     schema = text_to_sql.schema_text(target.tables, target.sample_queries)
     prompt = text_to_sql.SQL_PROMPT.format(dialect=_dialect(target), schema=schema)
     messages = [ChatMessage("system", prompt), ChatMessage("user", question)]
