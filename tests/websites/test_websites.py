@@ -253,3 +253,18 @@ def test_beat_recrawls_sources_whose_frequency_has_elapsed(app, sdk_a, site, age
         db.session.commit()
         assert due_sources() == [(due_id, str(db.session.get(WebsiteSource, uuid.UUID(due_id)).company_id))]
         db.session.remove()
+
+
+def test_a_crawl_reports_its_progress_page_by_page(app, sdk_a, site, agent_ids):
+    from knowrithm.domains.websites.service import run_crawl
+    from knowrithm.infra.tenancy import company_scope
+
+    base, _ = site
+    source = sdk_a.websites.register_source({"agent_id": agent_ids[0], "base_url": base + "/", "max_depth": 1,
+                                             "max_pages": 10})["website_source"]
+    progress: list[int] = []
+    with app.app_context(), company_scope(source["company_id"]):
+        result = run_crawl(source["id"], on_progress=progress.append)
+    pages = result["processed_pages"]
+    assert pages == 3 and len(progress) >= pages  # one report per fetched page (excluded ones too)
+    assert progress == sorted(progress) and progress[0] == 10 and 0 < progress[-1] <= 95

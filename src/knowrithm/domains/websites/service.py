@@ -174,7 +174,9 @@ def queue_crawl(source_id, *, company_id, max_pages: int | None = None) -> dict:
 
 # --- crawling (runs in the worker) ---------------------------------------------------------
 
-def run_crawl(source_id: str, *, max_pages: int | None = None) -> dict:
+def run_crawl(source_id: str, *, max_pages: int | None = None, on_progress=None) -> dict:
+    """`on_progress(percent)` after each page: pages fetched out of the page budget (the crawl
+    cannot know how many pages the site has), held under 100 until the crawl is done."""
     settings = current_app.config["SETTINGS"]
     source = get_source(source_id)
     source.last_crawl_status, source.last_crawl_started_at, source.last_error = "crawling", utcnow(), None
@@ -184,7 +186,7 @@ def run_crawl(source_id: str, *, max_pages: int | None = None) -> dict:
                        max_bytes=settings.MAX_FILE_SIZE, allow_private=settings.ALLOW_PRIVATE_URLS)
     processed, discovered, failures, to_index = 0, [], [], []
     try:
-        for page in crawl(source.seed_urls or [source.base_url], rules):
+        for seen, page in enumerate(crawl(source.seed_urls or [source.base_url], rules), start=1):
             row = _record_page(source, page)
             if page.error:
                 failures.append({"url": page.url, "error": page.error})
@@ -194,6 +196,8 @@ def run_crawl(source_id: str, *, max_pages: int | None = None) -> dict:
                 if row is not None:
                     to_index.append(row)
             db.session.commit()
+            if on_progress is not None:
+                on_progress(min(95, int(100 * seen / max(rules.max_pages, 1))))
     except Exception as exc:
         db.session.rollback()
         source = get_source(source_id)

@@ -14,7 +14,7 @@ from .models import STALE_CRAWL
              time_limit=STALE_CRAWL)
 def crawl_source(self, source_id: str, max_pages: int | None = None, company_id: str | None = None) -> dict:
     """Crawl a source, upsert its pages and queue indexing of the pages whose content changed."""
-    return service.run_crawl(source_id, max_pages=max_pages)
+    return service.run_crawl(source_id, max_pages=max_pages, on_progress=self.report_progress)
 
 
 @shared_task(name="knowrithm.maintenance.schedule_website_crawls")
