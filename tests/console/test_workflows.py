@@ -241,3 +241,29 @@ def test_the_charts_show_that_conversation(console, companies, app, sdk_a, celer
     assert page.locator(".kpi", has_text="Median response time").inner_text() != ""
     console.shot("07-charts")
     assert console.errors == []
+
+
+def test_the_lead_board_pages_past_its_first_hundred(console, companies, app):
+    """The API gives at most 100 leads a page: the board pages through the rest."""
+    from datetime import datetime, timedelta, timezone
+
+    from knowrithm.domains.leads.models import Lead
+    from knowrithm.infra.db import db
+
+    tenant = companies[0]
+    agent_id = make_agent(app, tenant, name="Busy bot")
+    start = datetime.now(timezone.utc) - timedelta(days=1)
+    with app.app_context():  # newest first: lead 104 leads the first page, leads 0-3 make the second
+        db.session.add_all([Lead(company_id=tenant.company_id, agent_id=agent_id, first_name="Lead", last_name=f"No{n}",
+                                 email=f"lead{n}@example.com", status="new", created_at=start + timedelta(minutes=n))
+                            for n in range(105)])
+        db.session.commit()
+    page = console.sign_in(tenant.admin_email, tenant.password)
+    console.go("/app/leads")
+    page.locator(".lead", has_text="Lead No104").wait_for()
+    assert page.locator(".lead").count() == 100 and page.get_by_text("Page 1 of 2").is_visible()
+    page.get_by_role("button", name="Next").click()
+    page.get_by_text("Page 2 of 2").wait_for()
+    page.locator(".lead", has_text="Lead No0").first.wait_for()
+    assert page.locator(".lead").count() == 5
+    assert console.errors == []

@@ -1,14 +1,16 @@
 // Leads pipeline: a board with one column per status; drag a card (or use its status menu)
 // to move it. CSV export of the company's leads.
 import { api, request } from "../api.js";
-import { html, useState, Page, Loading, ErrorBox, Notice, Button, Input, useLoad, useAction, when } from "../ui.js";
+import { html, useState, Page, Loading, ErrorBox, Notice, Button, Input, Pager, useLoad, useAction, when } from "../ui.js";
 import { downloadJson } from "./privacy.js";
 
 const STATUSES = ["new", "contacted", "qualified", "converted", "lost"];
+export const PAGE_SIZE = 100;
 
 export function Leads() {
   const [search, setSearch] = useState("");
-  const { data, error, loading, reload } = useLoad(() => api.get("/lead/company", { per_page: 100, search }), [search]);
+  const [page, setPage] = useState(1);  // the board holds 100 leads at a time (the API's page size limit)
+  const { data, error, loading, reload } = useLoad(() => api.get("/lead/company", { per_page: PAGE_SIZE, page, search }), [search, page]);
   const [moved, setMoved] = useState({});
   const [moveError, setMoveError] = useState(null);
   const [drag, setDrag] = useState(null);
@@ -48,7 +50,7 @@ export function Leads() {
     return `Exported ${blob.size} bytes.`;
   });
   return html`<${Page} title="Leads" actions=${html`<${Button} busy=${exported.busy} onClick=${exportCsv}>Export CSV</${Button}>`}>
-    <div class="filters"><${Input} label="Search" type="search" value=${search} onInput=${setSearch} /></div>
+    <div class="filters"><${Input} label="Search" type="search" value=${search} onInput=${(v) => { setSearch(v); setPage(1); }} /></div>
     <${ErrorBox} error=${error || moveError || exported.error || subjectDone.error} />
     <${Notice}>${exported.result || subjectDone.result}</${Notice}>
     ${loading && !data ? html`<${Loading} />` : null}
@@ -75,6 +77,7 @@ export function Leads() {
         </section>`;
       })}
     </div>
+    <${Pager} pagination=${data?.pagination} onPage=${setPage} />
     <button class="ghost" onClick=${reload}>Refresh</button>
   </${Page}>`;
 }
