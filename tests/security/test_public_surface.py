@@ -147,6 +147,25 @@ def test_chat_is_rate_limited_per_session_and_conversation(app, companies, http,
     assert codes == [202, 429]  # the visitor's m0 and m1 count against the conversation's 3
 
 
+def test_chat_is_rate_limited_per_company_across_conversations(app, companies, http, settings, monkeypatch):
+    """The company's budget caps the whole widget: many visitors in many conversations share it,
+    and another company's budget is its own."""
+    monkeypatch.setattr(settings, "CHAT_RATE_PER_COMPANY", "4/minute")
+
+    def visitor_chat(tenant, n):
+        agent_id = make_agent(app, tenant)
+        lead = http.post("/api/v1/lead/register", json={"agent_id": str(agent_id), "first_name": "C",
+                                                        "last_name": "B", "email": f"cb{n}@visitors.io"}).json()
+        headers = bearer(lead["access_token"])
+        conv = http.post("/api/v1/conversation", json={"agent_id": str(agent_id)}, headers=headers).json()["id"]
+        return [http.post(f"/api/v1/conversation/{conv}/chat", json={"message": f"q{i}"}, headers=headers)
+                for i in range(2)]
+
+    acme = [r.status_code for n in range(3) for r in visitor_chat(companies[0], n)]
+    assert acme == [202, 202, 202, 202, 429, 429]  # three visitors, two questions each, four allowed
+    assert [r.status_code for r in visitor_chat(companies[1], 9)] == [202, 202]
+
+
 # --- who sees what ----------------------------------------------------------------------------------
 
 def test_recent_audit_events_are_for_admins_only(app, companies, http):
