@@ -24,6 +24,8 @@ SUPER_ADMIN = "super_admin"  # the platform's super admin
 # The principals each level refuses (see the fixtures in test_permission_matrix.py):
 # anon, lead, read_key (an admin's key with only `read`), user_jwt (role user),
 # user_key (a user's key with every scope a user can obtain), admin_jwt, admin_key (full_access).
+# An admin's `update`-only and `delete`-only keys are refused by method on top of these
+# (`narrow_keys_refused` in the test).
 REFUSED = {
     PUBLIC: (),
     LEAD: ("anon",),

@@ -11,7 +11,8 @@ from sqlalchemy import text
 
 from tests.admin.helpers import PLAIN_PASSWORD, admin_headers, bearer, login, make_user
 from tests.conftest import make_api_key
-from tests.security.permission_matrix import DECLARED, MATRIX, REFUSED
+from tests.security.permission_matrix import (ADMIN_WRITE, DECLARED, LEAD_WRITE, MATRIX, PUBLIC, REFUSED,
+                                              WRITE)
 from tests.widget.helpers import make_agent
 
 # Append-only records a refused call may add (logs of the attempt itself), not data.
@@ -48,6 +49,8 @@ def principals(app, companies, http):
     assert created.status_code == 201, created.text
     read_key, read_secret = make_api_key(app, tenant, scopes=("read",))
     admin_key, admin_secret = make_api_key(app, tenant, scopes=("full_access",))
+    update_key, update_secret = make_api_key(app, tenant, scopes=("update",))
+    delete_key, delete_secret = make_api_key(app, tenant, scopes=("delete",))
     agent_id = make_agent(app, tenant)
     lead = http.post("/api/v1/lead/register", json={"agent_id": str(agent_id), "first_name": "M", "last_name": "X",
                                                     "email": "matrix@visitors.io"}).json()
@@ -59,7 +62,24 @@ def principals(app, companies, http):
         "user_key": {"X-API-Key": created.json()["api_key"], "X-API-Secret": created.json()["api_secret"]},
         "admin_jwt": admin_headers(http, tenant),
         "admin_key": {"X-API-Key": admin_key, "X-API-Secret": admin_secret},
+        "update_key": {"X-API-Key": update_key, "X-API-Secret": update_secret},
+        "delete_key": {"X-API-Key": delete_key, "X-API-Secret": delete_secret},
     }
+
+
+def narrow_keys_refused(level: str, method: str, access: str) -> list[str]:
+    """An admin's key with only `update` may PUT/PATCH and one with only `delete` may DELETE,
+    where a `write` key may; they are refused everything else (except `any_credential` routes,
+    such as `/auth/validate`, which any valid key may call)."""
+    if access == "any_credential":
+        return []
+    writable = level in (WRITE, LEAD_WRITE, ADMIN_WRITE)
+    refused = []
+    if level != PUBLIC and not (writable and method in ("PUT", "PATCH")):
+        refused.append("update_key")
+    if level != PUBLIC and not (writable and method == "DELETE"):
+        refused.append("delete_key")
+    return refused
 
 
 def _counts(app) -> dict[str, int]:
@@ -84,7 +104,8 @@ def test_weaker_principals_are_refused_everywhere_and_change_nothing(app, http, 
     before = _counts(app)
     failures, calls = [], 0
     for method, path, op in _operations(spec):
-        for who in REFUSED[MATRIX[(method, path)]]:
+        level = MATRIX[(method, path)]
+        for who in [*REFUSED[level], *narrow_keys_refused(level, method, op["x-access"])]:
             url = _concrete(path, op)
             body = {} if method in ("POST", "PUT", "PATCH", "DELETE") else None
             resp = http.request(method, url, json=body, headers=principals[who], timeout=30)
