@@ -18,6 +18,7 @@ TASK_ROUTES = {
 BEAT_SCHEDULE = {
     "prune-task-records": {"task": "knowrithm.maintenance.prune_task_records", "schedule": 3600.0},
     "check-capacity": {"task": "knowrithm.maintenance.check_capacity", "schedule": 60.0},
+    "requeue-orphaned-tasks": {"task": "knowrithm.maintenance.requeue_orphaned_tasks", "schedule": 60.0},
     "flush-api-request-logs": {"task": "knowrithm.maintenance.flush_api_request_logs", "schedule": 60.0},
     # five minutes past each hour: the last hour's logs are in (buffers flush every minute)
     "roll-up-request-logs": {"task": "knowrithm.maintenance.roll_up_request_logs",

@@ -8,12 +8,15 @@ import time
 from datetime import timedelta
 
 from celery import shared_task
-from celery.signals import worker_init, worker_process_shutdown, worker_ready, worker_shutdown
+from celery.signals import (task_postrun, task_received, worker_init, worker_process_shutdown, worker_ready,
+                            worker_shutdown)
 from flask import current_app
 
 from knowrithm.infra.db import db, utcnow
 from knowrithm.infra import metrics_dir
+from knowrithm.infra import redelivery
 from knowrithm.infra.metrics import capacity, mark_process_dead, start_worker_exporter
+from knowrithm.infra.redis import WORKER_STALE_SECONDS, WORKERS_KEY
 from knowrithm.infra.tasks import TaskRecord, check_visibility_timeout
 
 from .health import start_worker_heartbeat
@@ -60,7 +63,58 @@ def _start_heartbeat(sender=None, **_):
     if flask_app is None:
         return
     hostname = getattr(sender, "hostname", None)
+    if hostname and redelivery.is_redis_broker(app.conf.broker_url):
+        # Restarted in place (same node name): what the previous life held is nobody's now.
+        try:
+            redelivery.requeue_orphans(app.conf.broker_url, flask_app.extensions["redis"], workers=[hostname])
+        except Exception:  # noqa: BLE001 - the visibility timeout still returns them
+            log.warning("could not requeue the previous run's messages", exc_info=True)
     _heartbeat["stop"] = start_worker_heartbeat(flask_app.extensions["redis"], hostname=hostname)
+
+
+# Every message a worker holds is noted under its node name until it is done, so that what a
+# dead worker held can be given back long before the visibility timeout (infra/redelivery.py).
+def _note(app, worker, task_id, tag=None, *, done: bool) -> None:
+    flask_app = getattr(app, "flask_app", None)
+    if flask_app is None or not worker or not redelivery.is_redis_broker(app.conf.broker_url):
+        return
+    client = flask_app.extensions["redis"]
+    try:
+        if done:
+            redelivery.note_done(client, worker, task_id)
+        else:
+            redelivery.note_received(client, worker, task_id, tag)
+    except Exception:  # noqa: BLE001 - bookkeeping for redelivery must not fail the task
+        log.warning("could not note the message's %s", "end" if done else "receipt", exc_info=True)
+
+
+@task_received.connect
+def _note_received(sender=None, request=None, **_):
+    if request is not None:
+        _note(getattr(sender, "app", None), request.hostname, request.id,
+              getattr(request.message, "delivery_tag", None), done=False)
+
+
+@task_postrun.connect
+def _note_done(sender=None, task=None, task_id=None, **_):
+    task = task or sender
+    if task is not None:
+        _note(task.app, task.request.hostname, task_id or task.request.id, done=True)
+
+
+# A node silent for this long is gone (its heartbeat beats every 10 s); notes younger than this
+# are left alone, so a worker whose first heartbeat is still due never loses a message.
+ORPHAN_AFTER = 2 * WORKER_STALE_SECONDS
+
+
+@shared_task(name="knowrithm.maintenance.requeue_orphaned_tasks")
+def requeue_orphaned_tasks() -> dict:
+    """Every minute: give back the messages held by workers whose heartbeat stopped."""
+    celery, client = current_app.extensions["celery"], current_app.extensions["redis"]
+    cutoff = time.time() - ORPHAN_AFTER
+    live = {name.decode() if isinstance(name, bytes) else name
+            for name in client.zrangebyscore(WORKERS_KEY, cutoff, "+inf")}
+    return {"requeued": redelivery.requeue_orphans(celery.conf.broker_url, client, live=live, noted_before=cutoff)}
 
 
 @worker_shutdown.connect
