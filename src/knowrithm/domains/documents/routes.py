@@ -10,8 +10,9 @@ from knowrithm.infra.ratelimit import rate_limit
 from . import service
 from .schemas import (BulkDeleteBody, BulkDeletedOut, ChunkChangedOut, DeletedChunksOut, DeletedDocumentsOut,
                       DocumentChunksOut, DocumentDeletedOut, DocumentListOut, DocumentListQuery, DocumentRestoredOut,
-                      PageQuery, UploadBody, UploadOut, deleted_chunks_out, deleted_documents_out, document_chunks_out,
-                      document_list_out)
+                      PageQuery, UploadBody, UploadOut, bulk_deleted_out, chunk_changed_out, deleted_chunks_out,
+                      deleted_documents_out, document_chunks_out, document_deleted_out, document_list_out,
+                      document_restored_out)
 from .upload import upload_documents
 
 bp = ApiBlueprint("documents", __name__, tag="documents")
@@ -61,29 +62,31 @@ def list_deleted_chunks(query: PageQuery):
 @bp.delete("/document/bulk-delete", auth=WRITE, audit="document.bulk_deleted", body=BulkDeleteBody,
            response=BulkDeletedOut, summary="Soft-delete several documents")
 def bulk_delete(body: BulkDeleteBody):
-    return service.bulk_delete_documents(body.document_ids, user_id=current_principal(optional=False).user_id)
+    return bulk_deleted_out(*service.bulk_delete_documents(body.document_ids,
+                                                           user_id=current_principal(optional=False).user_id))
 
 
 @bp.delete("/document/chunk/<chunk_id>", auth=WRITE, response=ChunkChangedOut, summary="Soft-delete one chunk")
 def delete_chunk(chunk_id: str):
-    return service.delete_chunk(chunk_id)
+    return chunk_changed_out(service.delete_chunk(chunk_id), "Chunk deleted")
 
 
 @bp.patch("/document/chunk/<chunk_id>/restore", auth=WRITE, response=ChunkChangedOut, summary="Restore one chunk")
 def restore_chunk(chunk_id: str):
-    return service.restore_chunk(chunk_id)
+    return chunk_changed_out(service.restore_chunk(chunk_id), "Chunk restored")
 
 
 @bp.delete("/document/<document_id>", auth=WRITE, audit="document.deleted", response=DocumentDeletedOut,
             summary="Soft-delete a document and its chunks")
 def delete_document(document_id: str):
-    return service.delete_document(document_id, user_id=current_principal(optional=False).user_id)
+    principal = current_principal(optional=False)
+    return document_deleted_out(*service.delete_document(document_id, user_id=principal.user_id))
 
 
 @bp.patch("/document/<document_id>/restore", auth=WRITE, response=DocumentRestoredOut,
           summary="Restore a document and its chunks")
 def restore_document(document_id: str):
-    return service.restore_document(document_id)
+    return document_restored_out(*service.restore_document(document_id))
 
 
 @bp.get("/document/<document_id>/chunk", auth=READ, audit="document.text_read", query=PageQuery,
@@ -95,10 +98,10 @@ def list_document_chunks(document_id: str, query: PageQuery):
 @bp.delete("/document/<document_id>/chunk", auth=WRITE, response=DocumentDeletedOut,
            summary="Soft-delete every chunk of a document")
 def delete_document_chunks(document_id: str):
-    return service.delete_document_chunks(document_id)
+    return document_deleted_out(*service.delete_document_chunks(document_id), message="Chunks deleted")
 
 
 @bp.patch("/document/<document_id>/chunk/restore-all", auth=WRITE, response=DocumentRestoredOut,
            summary="Restore every chunk of a document")
 def restore_document_chunks(document_id: str):
-    return service.restore_document_chunks(document_id)
+    return document_restored_out(*service.restore_document_chunks(document_id), message="Chunks restored")

@@ -101,6 +101,26 @@ def document_chunks_out(doc, rows, meta: dict) -> dict:
     return {"document_id": str(doc.id), "chunks": chunks, "items": chunks, "pagination": meta}
 
 
+def document_deleted_out(doc, chunks: int, message: str = "Document deleted") -> dict:
+    return {"success": True, "message": message, "document_id": str(doc.id), "deleted_chunks_count": chunks}
+
+
+def document_restored_out(doc, chunks: int, message: str = "Document restored") -> dict:
+    return {"success": True, "message": message, "document_id": str(doc.id), "filename": doc.filename,
+            "restored_chunks_count": chunks}
+
+
+def bulk_deleted_out(docs, chunks: int, not_found) -> dict:
+    return {"success": True, "message": f"{len(docs)} document(s) deleted", "deleted_documents_count": len(docs),
+            "deleted_chunks_count": chunks, "document_ids": [str(d.id) for d in docs],
+            "not_found": [str(i) for i in not_found]}
+
+
+def chunk_changed_out(chunk, message: str) -> dict:
+    return {"success": True, "message": message, "chunk_id": str(chunk.id), "chunk_index": chunk.chunk_index,
+            "document_id": str(chunk.document_id)}
+
+
 class DocumentOut(Open):
     """`document_out`: `status` walks pending -> processing -> processed | failed."""
 

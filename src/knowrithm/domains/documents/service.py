@@ -79,17 +79,18 @@ def _delete_chunks_of(doc: Document, when) -> int:
     return result.rowcount or 0
 
 
-def delete_document(document_id, *, user_id=None) -> dict:
+def delete_document(document_id, *, user_id=None) -> tuple[Document, int]:
+    """(the document, how many of its chunks were hidden with it)."""
     doc = get_or_404(Document, document_id, what="Document")
     now = utcnow()
     doc.deleted_at, doc.deleted_by = now, user_id
     count = _delete_chunks_of(doc, now)
     db.session.commit()
-    return {"success": True, "message": "Document deleted", "document_id": str(doc.id),
-            "deleted_chunks_count": count}
+    return doc, count
 
 
-def restore_document(document_id) -> dict:
+def restore_document(document_id) -> tuple[Document, int]:
+    """(the document, how many chunks came back with it: those hidden by its deletion)."""
     doc = get_or_404(Document, document_id, include_deleted=True, what="Document")
     if doc.deleted_at is None:
         raise Conflict("Document is not deleted", code="NOT_DELETED")
@@ -99,11 +100,11 @@ def restore_document(document_id) -> dict:
         .values(deleted_at=None).execution_options(synchronize_session=False)).rowcount or 0
     doc.deleted_at, doc.deleted_by = None, None
     db.session.commit()
-    return {"success": True, "message": "Document restored", "document_id": str(doc.id), "filename": doc.filename,
-            "restored_chunks_count": restored}
+    return doc, restored
 
 
-def bulk_delete_documents(document_ids: list[uuid.UUID], *, user_id=None) -> dict:
+def bulk_delete_documents(document_ids: list[uuid.UUID], *, user_id=None) -> tuple[list[Document], int, list]:
+    """(the documents deleted, their chunks hidden, the ids not found)."""
     docs = list(db.session.execute(select(Document).where(Document.id.in_(document_ids))).scalars())
     if not docs:
         raise NotFound("None of the documents were found")
@@ -114,41 +115,37 @@ def bulk_delete_documents(document_ids: list[uuid.UUID], *, user_id=None) -> dic
         chunks += _delete_chunks_of(doc, now)
     db.session.commit()
     found = {d.id for d in docs}
-    return {"success": True, "message": f"{len(docs)} document(s) deleted", "deleted_documents_count": len(docs),
-            "deleted_chunks_count": chunks, "document_ids": [str(d.id) for d in docs],
-            "not_found": [str(i) for i in document_ids if i not in found]}
+    return docs, chunks, [i for i in document_ids if i not in found]
 
 
-def delete_chunk(chunk_id) -> dict:
+def delete_chunk(chunk_id) -> DocumentChunk:
     chunk = get_or_404(DocumentChunk, chunk_id, what="Chunk")
     chunk.soft_delete()
     db.session.commit()
-    return {"success": True, "message": "Chunk deleted", "chunk_id": str(chunk.id), "chunk_index": chunk.chunk_index,
-            "document_id": str(chunk.document_id)}
+    return chunk
 
 
-def restore_chunk(chunk_id) -> dict:
+def restore_chunk(chunk_id) -> DocumentChunk:
     chunk = get_or_404(DocumentChunk, chunk_id, include_deleted=True, what="Chunk")
     if chunk.deleted_at is None:
         raise Conflict("Chunk is not deleted", code="NOT_DELETED")
     get_or_404(Document, chunk.document_id, what="Document")  # a deleted document keeps its chunks hidden
     chunk.restore()
     db.session.commit()
-    return {"success": True, "message": "Chunk restored", "chunk_id": str(chunk.id), "chunk_index": chunk.chunk_index,
-            "document_id": str(chunk.document_id)}
+    return chunk
 
 
-def delete_document_chunks(document_id) -> dict:
+def delete_document_chunks(document_id) -> tuple[Document, int]:
     doc = get_or_404(Document, document_id, what="Document")
     count = _delete_chunks_of(doc, utcnow())
     db.session.commit()
-    return {"success": True, "message": "Chunks deleted", "document_id": str(doc.id), "deleted_chunks_count": count}
+    return doc, count
 
 
-def restore_document_chunks(document_id) -> dict:
+def restore_document_chunks(document_id) -> tuple[Document, int]:
     doc = get_or_404(Document, document_id, what="Document")
     count = db.session.execute(
         update(DocumentChunk).where(DocumentChunk.document_id == doc.id, DocumentChunk.deleted_at.is_not(None))
         .values(deleted_at=None).execution_options(synchronize_session=False)).rowcount or 0
     db.session.commit()
-    return {"success": True, "message": "Chunks restored", "document_id": str(doc.id), "restored_chunks_count": count}
+    return doc, count
