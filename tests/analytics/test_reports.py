@@ -124,3 +124,32 @@ def test_bad_input(sdk_a, activity):
         with pytest.raises(KnowrithmAPIError) as err:
             call()
         assert err.value.status_code == 400 and field in err.value.response_data["details"]
+
+
+def test_usage_report_charts_the_range_asked_for_beyond_thirty_days(app, sdk_a, activity):
+    """The console's "conversations and messages per day" chart reads the usage report, which
+    covers whatever range is chosen (the dashboard's own timeline is the last 30 days)."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from knowrithm.domains.conversations.models import Conversation, Message
+    from knowrithm.infra.db import db, utcnow
+
+    old = utcnow() - timedelta(days=60)
+    with app.app_context():
+        db.session.execute(update(Conversation).where(Conversation.id == activity["conversation"])
+                           .values(created_at=old).execution_options(all_companies=True))
+        db.session.execute(update(Message).where(Message.conversation_id == activity["conversation"])
+                           .values(created_at=old).execution_options(all_companies=True))
+        db.session.commit()
+    day = old.date().isoformat()
+    recent = sdk_a.analytics.get_usage_metrics()
+    assert day not in [d["date"] for d in recent["activity_timeline"]]
+    wide = sdk_a.analytics.get_usage_metrics(start_date=(utcnow() - timedelta(days=90)).isoformat(),
+                                             end_date=utcnow().isoformat())
+    by_day = {d["date"]: d for d in wide["activity_timeline"]}
+    assert by_day[day] == {"date": day, "conversations": 1, "messages": 2}
+    assert sum(d["conversations"] for d in wide["activity_timeline"]) == wide["agent_usage"]["total_conversations"]
+    dashboard = sdk_a.analytics.get_dashboard_overview()
+    assert day not in [d["date"] for d in dashboard["conversation_analytics"]["activity_timeline"]]

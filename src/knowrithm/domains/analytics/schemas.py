@@ -85,8 +85,15 @@ class LeadReportOut(Open):
     daily_trend: Any
 
 
+class ActivityDay(Open):
+    date: str
+    conversations: int
+    messages: int
+
+
 class UsageReportOut(Open):
     date_range: DateRange
+    activity_timeline: list[ActivityDay]
     agent_usage: dict[str, Any]
     api_usage: dict[str, Any]
     storage_usage: dict[str, Any]

@@ -5,6 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import Date, cast, func, literal_column, select
 
+from knowrithm.domains.conversations.models import Conversation, Message
 from knowrithm.infra.db import db, utcnow
 from knowrithm.infra.errors import ValidationFailed
 
@@ -47,3 +48,11 @@ def daily_counts(model, column, start, end, label="count") -> list[dict]:
     rows = db.session.execute(select(day, func.count()).select_from(model)
                               .where(column >= start, column <= end).group_by(day).order_by(day)).all()
     return [{"date": d.isoformat(), label: n} for d, n in rows]
+
+
+def activity_timeline(start, end) -> list[dict]:
+    """Conversations started and messages sent per day in [start, end]."""
+    conv = {row["date"]: row["conversations"] for row in
+            daily_counts(Conversation, Conversation.created_at, start, end, "conversations")}
+    msgs = {row["date"]: row["messages"] for row in daily_counts(Message, Message.created_at, start, end, "messages")}
+    return [{"date": d, "conversations": conv.get(d, 0), "messages": msgs.get(d, 0)} for d in sorted(set(conv) | set(msgs))]

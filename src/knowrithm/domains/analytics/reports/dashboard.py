@@ -19,7 +19,7 @@ from knowrithm.domains.websites.models import WebsitePage, WebsiteSource
 from knowrithm.infra.db import db, iso, sid, utcnow
 
 from .. import activity, support
-from .common import UNKNOWN, daily_counts, pairs_of, percent, round_or_zero, scalar_of
+from .common import UNKNOWN, activity_timeline, daily_counts, pairs_of, percent, round_or_zero, scalar_of
 
 
 def dashboard(company_id: uuid.UUID, *, include_audit: bool = False) -> dict:
@@ -66,7 +66,7 @@ def dashboard(company_id: uuid.UUID, *, include_audit: bool = False) -> dict:
                 "average_tokens_per_message": round_or_zero(message_stats[5]), "total_tokens": int(message_stats[4] or 0),
             },
             "message_roles": pairs_of(select(Message.role, func.count()).group_by(Message.role)),
-            "activity_timeline": _activity(since_30, now),
+            "activity_timeline": activity_timeline(since_30, now),
             "top_conversations": [
                 {"id": sid(c.id), "title": c.title, "message_count": c.message_count,
                  "last_activity": iso(c.last_activity or c.updated_at),
@@ -138,13 +138,6 @@ def dashboard(company_id: uuid.UUID, *, include_audit: bool = False) -> dict:
         "support_metrics": support.support_metrics(since_30, now),
         "generated_at": now.isoformat(),
     }
-
-
-def _activity(start, end) -> list[dict]:
-    conv = {row["date"]: row["conversations"] for row in
-            daily_counts(Conversation, Conversation.created_at, start, end, "conversations")}
-    msgs = {row["date"]: row["messages"] for row in daily_counts(Message, Message.created_at, start, end, "messages")}
-    return [{"date": d, "conversations": conv.get(d, 0), "messages": msgs.get(d, 0)} for d in sorted(set(conv) | set(msgs))]
 
 
 def _top_agents() -> list[dict]:

@@ -14,7 +14,7 @@ from knowrithm.infra.db import db
 
 from .. import activity
 from ..models import ApiRequestLog
-from .common import percent, round_or_zero, scalar_of
+from .common import activity_timeline, percent, round_or_zero, scalar_of
 
 
 def usage_report(company_id, start: datetime, end: datetime) -> dict:
@@ -34,6 +34,7 @@ def usage_report(company_id, start: datetime, end: datetime) -> dict:
     ratings = _company_rating(start, end)
     return {
         "date_range": {"start_date": start.isoformat(), "end_date": end.isoformat()},
+        "activity_timeline": activity_timeline(start, end),
         "agent_usage": {"active_agents": scalar_of(select(func.count(Agent.id)).where(Agent.status == "active")),
                         "total_agents": scalar_of(select(func.count(Agent.id))),
                         "total_conversations": scalar_of(select(func.count(Conversation.id))

@@ -30,7 +30,7 @@ export function Analytics() {
   const leads = useLoad(() => api.get("/analytic/leads", q), [r.start, r.end]);
   const usage = useLoad(() => api.get("/analytic/usage", q), [r.start, r.end]);
   const d = dash.data;
-  const timeline = (d?.conversation_analytics?.activity_timeline || []).filter((x) => x.date >= r.start && x.date <= r.end);
+  const timeline = usage.data?.activity_timeline || [];  // the chosen range, however long
   const msg = d?.conversation_analytics?.message_analytics || {};
   const l = leads.data;
   const funnel = l ? [
@@ -53,7 +53,7 @@ export function Analytics() {
     <${ErrorBox} error=${dash.error || leads.error || usage.error || support.error} />
     ${!d && !dash.error ? html`<${Loading} what="Loading analytics" />` : null}
     ${d ? html`<div class="kpis">
-      <${Kpi} label="Conversations" value=${num(d.core_metrics?.conversation_count)} hint=${s ? `${num(s.conversations_handled)} answered in this period` : ""} />
+      <${Kpi} label="Conversations" value=${num(usage.data?.agent_usage?.total_conversations)} hint=${`in this period; ${num(d.core_metrics?.conversation_count)} in all`} />
       <${Kpi} label="Resolution rate" value=${pct(s?.resolution?.resolution_rate_percent)} hint="answered from knowledge, no thumbs-down" />
       <${Kpi} label="Deflection rate" value=${pct(s?.deflection?.deflection_rate_percent)} />
       <${Kpi} label="CSAT" value=${pct(s?.csat?.csat_percent)} hint=${`${num(s?.csat?.rated_conversations)} rated conversations`} />
