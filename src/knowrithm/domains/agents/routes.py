@@ -7,6 +7,7 @@ from knowrithm.domains.widget import embed
 from knowrithm.infra.api import ApiBlueprint
 from knowrithm.infra.auth import (PUBLIC, READ, WRITE, acting_company_id, attribute_request, current_principal,
                                   reads_company)
+from knowrithm.infra.tasks import accepted_body
 from knowrithm.infra.tenancy import company_scope
 
 from . import service
@@ -27,8 +28,9 @@ def _list_scope(requested: str | None) -> None:
 @bp.post(["/agent", "/sdk/agent"], auth=WRITE, body=AgentCreate, status=202, response=AgentTaskOut,
          summary="Create an agent (provider/model ids, a `settings` object of names, or the company default)")
 def create_agent(body: AgentCreate):
-    return service.create_and_confirm(company_id=acting_company_id(body.company_id), actor=current_principal(),
-                                      body=body)
+    record, agent = service.create_and_confirm(company_id=acting_company_id(body.company_id),
+                                               actor=current_principal(), body=body)
+    return accepted_body(record, message="Agent creation accepted.", agent_id=str(agent.id))
 
 
 @bp.get("/agent", auth=READ, query=AgentListQuery, response=AgentListOut,
@@ -64,7 +66,8 @@ def get_agent(agent_id: str):
 @bp.put("/agent/<agent_id>", auth=WRITE, body=AgentUpdate, status=202, response=AgentTaskOut,
         summary="Update an agent (queued)")
 def update_agent(agent_id: str, body: AgentUpdate):
-    return service.update_and_report(agent_id, actor=current_principal(), body=body, sync=False)
+    record, agent = service.update_and_report(agent_id, actor=current_principal(), body=body, sync=False)
+    return accepted_body(record, message="Agent update accepted.", agent_id=str(agent.id))
 
 
 @bp.put("/sdk/agent/<agent_id>", auth=WRITE, body=AgentUpdate, query=CompanyQuery, response=AgentUpdatedOut,
@@ -72,23 +75,31 @@ def update_agent(agent_id: str, body: AgentUpdate):
 def update_sdk_agent(agent_id: str, body: AgentUpdate, query: CompanyQuery):
     if query.company_id or body.company_id:  # a super admin acting inside a named company
         acting_company_id(query.company_id or body.company_id)
-    return service.update_and_report(agent_id, actor=current_principal(), body=body, sync=True)
+    actor = current_principal()
+    _, agent = service.update_and_report(agent_id, actor=actor, body=body, sync=True)
+    return {"agent": service.serialise(agent), "initiated_by": service.initiator(actor),
+            "message": "Agent updated successfully"}
 
 
 @bp.delete("/agent/<agent_id>", auth=WRITE, status=202, response=AgentTaskOut, summary="Soft-delete an agent (queued)")
 def delete_agent(agent_id: str):
-    return service.delete(agent_id, actor=current_principal(), sync=False)
+    record, agent = service.delete(agent_id, actor=current_principal(), sync=False)
+    return accepted_body(record, message="Agent deletion accepted.", agent_id=str(agent.id))
 
 
 @bp.delete("/sdk/agent/<agent_id>", auth=WRITE, response=AgentDeletedOut, summary="Soft-delete an agent (synchronous)")
 def delete_sdk_agent(agent_id: str):
-    return service.delete(agent_id, actor=current_principal(), sync=True)
+    actor = current_principal()
+    _, agent = service.delete(agent_id, actor=actor, sync=True)
+    return {"agent_id": str(agent.id), "initiated_by": service.initiator(actor),
+            "message": "Agent deleted successfully"}
 
 
 @bp.patch("/agent/<agent_id>/restore", auth=WRITE, status=202, response=AgentTaskOut,
            summary="Restore a soft-deleted agent")
 def restore_agent(agent_id: str):
-    return service.queue_restore(agent_id, actor=current_principal())
+    record, agent = service.queue_restore(agent_id, actor=current_principal())
+    return accepted_body(record, message="Agent restore accepted.", agent_id=str(agent.id))
 
 
 @bp.get("/agent/<agent_id>/embed-code", auth=READ, response=EmbedCodeOut,
@@ -100,7 +111,8 @@ def get_embed_code(agent_id: str):
 @bp.post("/agent/<agent_id>/test", auth=READ, body=TestIn, status=202, response=AgentTaskOut,
          summary="Ask the agent's model a test question (needs read access only)")
 def test_agent(agent_id: str, body: TestIn):
-    return service.queue_test(agent_id, query=body.text)
+    record, agent = service.queue_test(agent_id, query=body.text)
+    return accepted_body(record, message="Agent test queued.", agent_id=str(agent.id))
 
 
 @bp.get("/agent/<agent_id>/stats", auth=READ, response=AgentStatsOut, summary="Usage figures of an agent")
@@ -111,5 +123,6 @@ def get_agent_stats(agent_id: str):
 @bp.post("/agent/<agent_id>/clone", auth=WRITE, body=CloneIn, status=202, response=AgentCloneOut,
          summary="Clone an agent with its settings and knowledge (the clone starts inactive)")
 def clone_agent(agent_id: str, body: CloneIn):
-    return service.queue_clone(agent_id, actor=current_principal(), name=body.name, description=body.description,
-                               llm_settings_id=body.llm_settings_id)
+    record, clone_id = service.queue_clone(agent_id, actor=current_principal(), name=body.name,
+                                           description=body.description, llm_settings_id=body.llm_settings_id)
+    return accepted_body(record, message="Agent clone accepted.", estimated_time=10, clone_agent_id=clone_id)

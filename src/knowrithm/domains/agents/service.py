@@ -23,7 +23,7 @@ from knowrithm.infra.db import db
 from knowrithm.infra.errors import NotFound, ValidationFailed
 from knowrithm.infra.read_cache import ReadCache
 from knowrithm.infra.pagination import MAX_PER_PAGE, page_meta
-from knowrithm.infra.tasks import accepted_body, enqueue
+from knowrithm.infra.tasks import TaskRecord, enqueue
 from knowrithm.infra.tenancy import current_company_id, get_or_404
 
 from . import tasks
@@ -359,44 +359,49 @@ def _escape_like(text: str) -> str:
 
 # --- what the routes call: one change, one commit, tasks queued after it ---------------
 
-def create_and_confirm(*, company_id: uuid.UUID, actor: Principal | None, body: AgentCreate) -> dict:
+def create_and_confirm(*, company_id: uuid.UUID, actor: Principal | None,
+                       body: AgentCreate) -> tuple[TaskRecord, Agent]:
     agent, _ = create_agent(company_id=company_id, actor=actor, body=body)
     record = enqueue(tasks.confirm_agent, company_id=company_id, agent_id=str(agent.id),
                      message="Agent created successfully")
-    return accepted_body(record, message="Agent creation accepted.", agent_id=str(agent.id))
+    return record, agent
 
 
-def update_and_report(agent_id, *, actor: Principal | None, body: AgentUpdate, sync: bool) -> dict:
+def update_and_report(agent_id, *, actor: Principal | None, body: AgentUpdate,
+                      sync: bool) -> tuple[TaskRecord | None, Agent]:
+    """Synchronous (`/sdk`): (None, the agent) once committed; else (the confirming task, the agent)."""
     agent = update_agent(get_agent(agent_id), actor=actor, body=body)
     if sync:
         db.session.commit()
-        return {"agent": serialise(agent), "initiated_by": _initiator(actor), "message": "Agent updated successfully"}
+        return None, agent
     record = enqueue(tasks.confirm_agent, company_id=agent.company_id, agent_id=str(agent.id),
                      message="Agent updated successfully", with_settings=False)
-    return accepted_body(record, message="Agent update accepted.", agent_id=str(agent.id))
+    return record, agent
 
 
-def delete(agent_id, *, actor: Principal | None, sync: bool) -> dict:
+def delete(agent_id, *, actor: Principal | None, sync: bool) -> tuple[TaskRecord | None, Agent]:
+    """Synchronous (`/sdk`): (None, the agent) once deleted; else (the deleting task, the agent)."""
     agent = get_agent(agent_id)
     ensure_deletable(agent)  # the 400 comes now, not as a failed task
     if sync:
         delete_agent(agent, actor=actor)
         db.session.commit()
-        return {"agent_id": str(agent.id), "initiated_by": _initiator(actor), "message": "Agent deleted successfully"}
+        return None, agent
     record = enqueue(tasks.delete_agent, company_id=agent.company_id, agent_id=str(agent.id),
                      actor=audit.actor_ref(actor))
-    return accepted_body(record, message="Agent deletion accepted.", agent_id=str(agent.id))
+    return record, agent
 
 
-def queue_restore(agent_id, *, actor: Principal | None) -> dict:
+def queue_restore(agent_id, *, actor: Principal | None) -> tuple[TaskRecord, Agent]:
     agent = get_agent(agent_id, include_deleted=True)
     record = enqueue(tasks.restore_agent, company_id=agent.company_id, agent_id=str(agent.id),
                      actor=audit.actor_ref(actor))
-    return accepted_body(record, message="Agent restore accepted.", agent_id=str(agent.id))
+    return record, agent
 
 
 def queue_clone(agent_id, *, actor: Principal | None, name: str | None, description: str | None,
-                llm_settings_id: str | None) -> dict:
+                llm_settings_id: str | None) -> tuple[TaskRecord, str]:
+    """(the task, the id the clone will have)."""
     agent = get_agent(agent_id)
     if llm_settings_id:
         company_settings(llm_settings_id)  # a bad id is a 400 now
@@ -404,14 +409,14 @@ def queue_clone(agent_id, *, actor: Principal | None, name: str | None, descript
     record = enqueue(tasks.clone_agent, company_id=agent.company_id, source_id=str(agent.id), new_id=new_id,
                      name=name, description=description, llm_settings_id=llm_settings_id,
                      actor=audit.actor_ref(actor))
-    return accepted_body(record, message="Agent clone accepted.", estimated_time=10, clone_agent_id=new_id)
+    return record, new_id
 
 
-def queue_test(agent_id, *, query: str | None) -> dict:
+def queue_test(agent_id, *, query: str | None) -> tuple[TaskRecord, Agent]:
     agent = get_agent(agent_id)
     record = enqueue(tasks.test_agent, company_id=agent.company_id, agent_id=str(agent.id), query=query)
-    return accepted_body(record, message="Agent test queued.", agent_id=str(agent.id))
+    return record, agent
 
 
-def _initiator(actor: Principal | None) -> str | None:
+def initiator(actor: Principal | None) -> str | None:
     return str(actor.user_id) if actor is not None and actor.user_id else None

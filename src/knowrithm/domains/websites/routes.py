@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from knowrithm.infra.api import ApiBlueprint
 from knowrithm.infra.auth import READ, WRITE, acting_company_id
+from knowrithm.infra.tasks import accepted_body
 
 from . import service
 from .schemas import (CrawlAcceptedOut, CrawlIn, CrawlQueuedOut, PageListOut, PagesQuery, SourceDeletedOut,
@@ -54,14 +55,18 @@ def delete_source(source_id: str):
 @bp.post("/sdk/website/source/<source_id>/crawl", auth=WRITE, body=CrawlIn, status=202, response=CrawlAcceptedOut,
          summary="Crawl a website source now (queued; poll the task)")
 def crawl_sdk(source_id: str, body: CrawlIn):
-    return service.queue_crawl(source_id, company_id=acting_company_id(), max_pages=body.max_pages)
+    return _crawl_accepted(*service.queue_crawl(source_id, company_id=acting_company_id(), max_pages=body.max_pages))
 
 
 @bp.post("/website/source/<source_id>/crawl", auth=WRITE, body=CrawlIn, status=202, response=CrawlQueuedOut,
          summary="Crawl a website source now (queued; poll the task)")
 def crawl(source_id: str, body: CrawlIn):
-    ack = service.queue_crawl(source_id, company_id=acting_company_id(), max_pages=body.max_pages)
+    ack = _crawl_accepted(*service.queue_crawl(source_id, company_id=acting_company_id(), max_pages=body.max_pages))
     return {**ack, "status": "queued"}
+
+
+def _crawl_accepted(record, source) -> dict:
+    return accepted_body(record, message="Crawl queued.", estimated_time=30, website_source_id=str(source.id))
 
 
 @bp.get("/website/<source_id>", auth=READ, response=SourceGetOut, summary="Get a website source")

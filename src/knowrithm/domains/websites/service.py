@@ -16,7 +16,7 @@ from knowrithm.infra.db import db, utcnow
 from knowrithm.infra.errors import Conflict, NotFound, ValidationFailed
 from knowrithm.infra.pagination import paginate
 from knowrithm.infra.parsing import parse_uuid
-from knowrithm.infra.tasks import accepted_body, enqueue
+from knowrithm.infra.tasks import TaskRecord, enqueue
 from knowrithm.infra.tenancy import get_or_404
 from knowrithm.integrations.crawler import CrawledPage, CrawlRules, crawl, normalise_url
 from knowrithm.integrations.storage import get_storage
@@ -164,12 +164,12 @@ def crawl_if_stale(source: WebsiteSource, *, min_age_minutes: int = 60) -> str |
     return str(record.id)
 
 
-def queue_crawl(source_id, *, company_id, max_pages: int | None = None) -> dict:
+def queue_crawl(source_id, *, company_id, max_pages: int | None = None) -> tuple[TaskRecord, WebsiteSource]:
     source = get_source(source_id)
     if not source.is_active:
         raise ValidationFailed("Website source is inactive", code="WEBSITE_SOURCE_INACTIVE")
     record = enqueue(tasks.crawl_source, company_id=company_id, source_id=str(source.id), max_pages=max_pages)
-    return accepted_body(record, message="Crawl queued.", estimated_time=30, website_source_id=str(source.id))
+    return record, source
 
 
 # --- crawling (runs in the worker) ---------------------------------------------------------
