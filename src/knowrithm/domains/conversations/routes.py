@@ -16,7 +16,7 @@ from . import service, stream_claims
 from .schemas import (ChatAcceptedOut, ChatIn, ConversationCreatedOut, ConversationCreateIn, ConversationListOut,
                       ConversationListQuery, DeletedConversationsOut, DeletedMessagesOut, EntityListQuery, FeedbackIn,
                       FeedbackOut, MessageChangedOut, MessageListOut, MessagesDeletedOut, MessagesQuery,
-                      MessagesRestoredOut, RatedOut, RatingIn, conversation_out, message_out)
+                      MessagesRestoredOut, RatedOut, RatingIn, chat_accepted_out, conversation_out, message_out)
 
 bp = ApiBlueprint("conversations", __name__, tag="conversations")
 
@@ -127,7 +127,8 @@ def chat(conversation_id: str, body: ChatIn):
     settings = current_app.config["SETTINGS"]
     rates = {"per_session": settings.CHAT_RATE_PER_SESSION, "per_conversation": settings.CHAT_RATE_PER_CONVERSATION,
              "per_company": settings.CHAT_RATE_PER_COMPANY}
-    return service.accept_chat(conversation_id, text=body.message, principal=current_principal(), rates=rates)
+    return chat_accepted_out(*service.accept_chat(conversation_id, text=body.message, principal=current_principal(),
+                                                  rates=rates))
 
 
 @bp.get("/conversation/<conversation_id>/messages/stream", auth=READ_OR_LEAD, widget=True,

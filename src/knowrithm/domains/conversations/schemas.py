@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from knowrithm.infra.db import iso, sid
 from knowrithm.infra.parsing import UuidText
 from knowrithm.infra.responses import Open, Pagination
+from knowrithm.infra.tasks import status_url
 
 MAX_MESSAGE_CHARS = 8000
 FEEDBACK_UP = ("up", "like", "thumbs_up", "positive", "1", "+1", "true")
@@ -97,6 +98,13 @@ class FeedbackIn(BaseModel):
         if text in FEEDBACK_DOWN:
             return -1
         raise ValueError("must be up or down")
+
+
+def chat_accepted_out(task_id: str, conversation_id: str, message_id: str) -> dict:
+    """The chat acknowledgement: the task to poll (Python SDK), the messages to read (widget, CLI)."""
+    return {"status": "queued", "task_id": task_id, "conversation_id": conversation_id, "message_id": message_id,
+            "status_url": status_url(task_id), "poll_url": f"/api/v1/conversation/{conversation_id}/messages",
+            "message": "Message received; answer queued", "estimated_time": 5}
 
 
 def agent_ref(agent) -> dict | None:

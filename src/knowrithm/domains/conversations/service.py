@@ -19,7 +19,7 @@ from knowrithm.infra.auth import Principal
 from knowrithm.infra.db import db, utcnow
 from knowrithm.infra.errors import NotFound, ValidationFailed
 from knowrithm.infra.parsing import parse_uuid
-from knowrithm.infra.tasks import enqueue, status_url
+from knowrithm.infra.tasks import enqueue
 from knowrithm.infra.tenancy import get_or_404
 
 from . import events, stream_claims, tasks
@@ -283,8 +283,9 @@ def rate_conversation(conversation_id, *, principal: Principal, rating: int, com
 
 # --- chat intake ----------------------------------------------------------------------------
 
-def accept_chat(conversation_id, *, text: str, principal: Principal, rates: dict[str, str]) -> dict:
-    """Store the user's message, queue the answer, and acknowledge at once (docs/architecture.md, "Data flow: a chat answer").
+def accept_chat(conversation_id, *, text: str, principal: Principal, rates: dict[str, str]) -> tuple[str, str, str]:
+    """Store the user's message and queue the answer (docs/architecture.md, "Data flow: a chat answer");
+    returns (task id, conversation id, message id) for the acknowledgement.
 
     `rates`: the chat budgets, keyword arguments of `check_chat_rate`."""
     conv = load(conversation_id, principal)
@@ -311,9 +312,7 @@ def accept_chat(conversation_id, *, text: str, principal: Principal, rates: dict
     events.chat_status(conversation_id=conv_id, message_id=msg_id, task_id=task_id, status="queued",
                        acknowledged_ms=acknowledged_ms)
     db.session.commit()
-    return {"status": "queued", "task_id": task_id, "conversation_id": conv_id, "message_id": msg_id,
-            "status_url": status_url(task_id), "poll_url": f"/api/v1/conversation/{conv_id}/messages",
-            "message": "Message received; answer queued", "estimated_time": 5}
+    return task_id, conv_id, msg_id
 
 
 def check_chat_rate(conv: Conversation, principal: Principal, *, per_session: str, per_conversation: str,
