@@ -83,13 +83,13 @@ def _record(app, task_id):
     return out
 
 
-@pytest.mark.timeout(300)
-def test_a_killed_workers_task_is_redelivered_to_the_other_worker(app, settings, tmp_path):
-    from celery import Celery
+LONG_VISIBILITY = 3600  # as in production: the timeout itself would take an hour
 
-    from knowrithm.infra.db import db
-    from knowrithm.infra.tasks import TaskRecord
 
+@pytest.fixture
+def broker_env(request, app, settings, tmp_path):
+    """(broker URL, client, worker environment) on a Redis database of its own; `request.param`
+    overrides settings of the workers (the production visibility timeout by default)."""
     base = settings.redis_url.rsplit("/", 1)[0]
     n, lock = _claim_redis_db(base)
     broker_url = f"{base}/{n}"
@@ -98,8 +98,23 @@ def test_a_killed_workers_task_is_redelivered_to_the_other_worker(app, settings,
     env = {**os.environ, "SQLALCHEMY_DATABASE_URI": settings.SQLALCHEMY_DATABASE_URI, "REDIS_URL": broker_url,
            "SECRET_KEY": settings.SECRET_KEY, "JWT_SECRET_KEY": settings.JWT_SECRET_KEY,
            "UPLOAD_FOLDER": str(tmp_path / "uploads"), "LOG_LEVEL": "INFO",
-           "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY), "CELERY_RESTORE_INTERVAL": "1"}
+           "CELERY_VISIBILITY_TIMEOUT": str(LONG_VISIBILITY), **getattr(request, "param", {})}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    yield broker_url, broker, env
+    broker.flushdb()
+    lock.delete(f"knowrithm-test-db-lock:{n}")
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("broker_env", [{"CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY), "CELERY_RESTORE_INTERVAL": "1"}],
+                         indirect=True)
+def test_a_killed_workers_task_is_redelivered_to_the_other_worker(app, broker_env, tmp_path):
+    from celery import Celery
+
+    from knowrithm.infra.db import db
+    from knowrithm.infra.tasks import TaskRecord
+
+    broker_url, broker, env = broker_env
     task_id = uuid.uuid4()
     with app.app_context():
         db.session.add(TaskRecord(id=task_id, name="knowrithm.system.roundtrip", queue="default"))
@@ -135,28 +150,6 @@ def test_a_killed_workers_task_is_redelivered_to_the_other_worker(app, settings,
         assert logs[survivor].read_bytes().count(received) == 1
     finally:
         stop_groups(procs)
-        broker.flushdb()
-        lock.delete(f"knowrithm-test-db-lock:{n}")
-
-
-LONG_VISIBILITY = 3600  # as in production: the timeout itself would take an hour
-
-
-@pytest.fixture
-def broker_env(app, settings, tmp_path):
-    base = settings.redis_url.rsplit("/", 1)[0]
-    n, lock = _claim_redis_db(base)
-    broker_url = f"{base}/{n}"
-    broker = redis.Redis.from_url(broker_url)
-    broker.flushdb()
-    env = {**os.environ, "SQLALCHEMY_DATABASE_URI": settings.SQLALCHEMY_DATABASE_URI, "REDIS_URL": broker_url,
-           "SECRET_KEY": settings.SECRET_KEY, "JWT_SECRET_KEY": settings.JWT_SECRET_KEY,
-           "UPLOAD_FOLDER": str(tmp_path / "uploads"), "LOG_LEVEL": "INFO",
-           "CELERY_VISIBILITY_TIMEOUT": str(LONG_VISIBILITY)}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    yield broker_url, broker, env
-    broker.flushdb()
-    lock.delete(f"knowrithm-test-db-lock:{n}")
 
 
 def _send_held_task(app, broker_url) -> uuid.UUID:
